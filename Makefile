@@ -1,0 +1,53 @@
+# `make run` sets everything up on a fresh clone and runs the daily job; `make test` runs the suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run setup test lint format bench browser check-deploy clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(RUNTIME_STAMP) $@
+
+setup: $(RUNTIME_STAMP)  ## install, migrate, create the demo subscribers and the admin user
+	mkdir -p var
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py setup_demo
+
+run: setup  ## the whole daily job offline, then serve the site on http://127.0.0.1:8000
+	$(PY) manage.py run_daily --offline
+	@echo "Emails written to var/outbox/ (open any .eml in a mail client)."
+	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/) - Ctrl-C to stop"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(DEV_STAMP) browser  ## the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL when set)
+	$(PY) -m pytest
+
+lint: $(DEV_STAMP)  ## ruff check + ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(DEV_STAMP)  ## benchmarks, each figure beside its limit; BENCH_SUBSCRIBERS=1000|10000|100000
+	$(PY) -m bench
+
+browser:  ## Debian's Chromium for the real-browser tests (Playwright drives it; no browser download)
+	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null))) || \
+		echo "Chromium not installed: browser tests will skip (install Debian's chromium package)."
+
+clean:
+	rm -rf var/outbox var/screenshots var/bench

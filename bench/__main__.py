@@ -1,0 +1,77 @@
+"""Run every benchmark module and print one table; the same figures go to var/bench/<time>.json.
+
+Sizes: BENCH_SUBSCRIBERS=1000|10000|100000 (default 10000). Only some: BENCH_ONLY=ingest,render.
+Database: BENCH_DATABASE_URL (default: PostgreSQL on 127.0.0.1, database "bench", created if missing).
+"""
+
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_SUBSCRIBERS = 10_000
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main() -> int:
+    os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    os.environ.setdefault("OUTBOX_DIR", str(ROOT / "var" / "bench" / "outbox"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from bench import Row
+
+    size = int(os.environ.get("BENCH_SUBSCRIBERS", DEFAULT_SUBSCRIBERS))
+    only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
+    rows: list[Row] = []
+    started = time.monotonic()
+    for name in names:
+        if only and name.removeprefix("bench_") not in only:
+            continue
+        print(f"… {name}", file=sys.stderr, flush=True)
+        rows.extend(importlib.import_module(f"bench.{name}").run(size))
+    print_table(rows, size, time.monotonic() - started)
+    out = ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps({"subscribers": size, "rows": [r.as_dict() for r in rows]}, indent=2))
+    print(f"written: {path}")
+    return 0
+
+
+def print_table(rows: list, size: int, seconds: float) -> None:
+    header = f"{'stage':<10} {'figure':<34} {'value':>12}  {'limit (same run)':<34} {'limit':>12} {'ratio':>7}  target"
+    print(f"\nBenchmarks, BENCH_SUBSCRIBERS={size}, {seconds:.0f} s\n{header}\n{'-' * len(header)}")
+    for r in rows:
+        ratio = f"{r.ratio:.0%}" if r.ratio is not None else ""
+        limit = f"{r.baseline_value:,.1f}" if r.baseline_value is not None else ""
+        verdict = {True: "met", False: "NOT MET", None: ""}[r.ok]
+        print(
+            f"{r.stage:<10} {r.figure:<34} {r.value:>12,.1f}  {r.baseline:<34} {limit:>12} {ratio:>7}  "
+            f"{r.target} {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Digest(models.Model):
+    """The day's issue: the trending section shared by everyone; "For you" is chosen per recipient."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        APPROVED = "approved"
+        SENDING = "sending"
+        PAUSED = "paused"
+        SENT = "sent"
+        CANCELLED = "cancelled"
+        SKIPPED = "skipped", "Skipped (nothing new)"
+
+    date = models.DateField(unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    papers = models.ManyToManyField("papers.Paper", through="DigestPaper", related_name="digests")
+    editor_note = models.TextField(blank=True, help_text="Markdown; opens the digest")
+    created_at = models.DateTimeField(default=timezone.now)
+    send_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"Digest {self.date:%Y-%m-%d}"
+
+
+class DigestPaper(models.Model):
+    """A paper of the trending section, in order."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["digest", "paper"], name="unique_digest_paper")]
+
+    def __str__(self) -> str:
+        return f"#{self.position + 1} of {self.digest}"
+
+
+class Delivery(models.Model):
+    """One row per (digest, subscriber): written before the send, updated after. The ledger."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        AMBIGUOUS = "ambiguous", "Ambiguous (worker died mid-send)"
+        BOUNCED = "bounced"
+        COMPLAINED = "complained"
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey("subscribers.Subscriber", on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    paper_ids = models.JSONField(default=list, blank=True, help_text="Paper pks this recipient was sent")
+    message_id = models.CharField(max_length=300, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True, help_text="which worker run claimed the row")
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["digest", "subscriber"], name="unique_delivery")]
+        indexes = [models.Index(fields=["digest", "status"])]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.digest} → {self.subscriber_id} ({self.status})"

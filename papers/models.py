@@ -1,0 +1,79 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Moderation(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Paper(models.Model):
+    """One work, whatever the number of sources it was seen in. Text fields hold clean text, no markup."""
+
+    canonical_id = models.CharField(
+        max_length=200, unique=True, help_text="arXiv id without version, else DOI, else a title hash"
+    )
+    arxiv_id = models.CharField(max_length=40, blank=True, db_index=True)
+    doi = models.CharField(max_length=200, blank=True)
+    title = models.TextField()
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    pdf_url = models.URLField(max_length=500, blank=True)
+    code_url = models.URLField(max_length=500, blank=True)
+    project_url = models.URLField(max_length=500, blank=True)
+    thumbnail_url = models.URLField(max_length=500, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    primary_category = models.CharField(max_length=40, blank=True)
+    comment = models.TextField(blank=True)
+    journal_ref = models.TextField(blank=True)
+    published = models.DateField(null=True, blank=True, db_index=True)
+    # Trending signals (HF daily papers, GitHub); null where no source gave one.
+    upvotes = models.IntegerField(null=True, blank=True)
+    num_comments = models.IntegerField(null=True, blank=True)
+    github_stars = models.IntegerField(null=True, blank=True)
+    ai_summary = models.TextField(blank=True)
+    ai_keywords = models.JSONField(default=list, blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    # Moderation.
+    moderation = models.CharField(max_length=10, choices=Moderation.choices, default=Moderation.PENDING)
+    rejection_reason = models.CharField(max_length=300, blank=True)
+    pinned = models.BooleanField(default=False)
+    featured = models.BooleanField(default=False)
+    # Sentence embedding (float32 bytes), computed once at ingest when the model is installed.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    first_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-first_seen", "-upvotes"]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_id}: {self.title[:80]}"
+
+
+class FetchRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        EMPTY = "empty", "OK, no items"
+        PARTIAL = "partial", "OK with errors"
+        FAILED = "failed"
+
+    source = models.CharField(max_length=300, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    fetched = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    errors = models.IntegerField(default=0)
+    messages = models.JSONField(default=list, blank=True, help_text="what went wrong, one line each")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} @ {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,62 @@
+"""The one interface every source implements: a URL to fetch for a day, and a parser from bytes to records."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class SourceError(Exception):
+    """The input as a whole is unusable (not a feed, unreadable). One clear line for the operator."""
+
+
+@dataclass
+class PaperRecord:
+    """A paper as one source saw it; ingest cleans, identifies and merges these into Paper rows."""
+
+    title: str
+    abstract: str = ""
+    arxiv_id: str = ""
+    doi: str = ""
+    canonical_id: str = ""
+    authors: list[str] = field(default_factory=list)
+    url: str = ""
+    pdf_url: str = ""
+    code_url: str = ""
+    project_url: str = ""
+    thumbnail_url: str = ""
+    categories: list[str] = field(default_factory=list)
+    primary_category: str = ""
+    comment: str = ""
+    journal_ref: str = ""
+    published: date | None = None
+    upvotes: int | None = None
+    num_comments: int | None = None
+    github_stars: int | None = None
+    ai_summary: str = ""
+    ai_keywords: list[str] = field(default_factory=list)
+    announce_type: str = ""
+
+
+@dataclass
+class ParseResult:
+    records: list[PaperRecord] = field(default_factory=list)
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Source:
+    """Subclasses set `kind` and implement `url_for` (live fetch) and `parse` (bytes → records)."""
+
+    kind: str = ""
+
+    def __init__(self, arg: str = "") -> None:
+        self.arg = arg
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+    def url_for(self, day: date | None) -> str:
+        raise NotImplementedError
+
+    def parse(self, data: bytes) -> ParseResult:
+        raise NotImplementedError

@@ -1,0 +1,60 @@
+"""Hugging Face daily papers: GET /api/daily_papers?date=YYYY-MM-DD, a JSON list of items."""
+
+import json
+from datetime import date
+
+from papers.sources.base import PaperRecord, ParseResult, Source, SourceError
+from papers.text import parse_date
+
+HF_API_URL = "https://huggingface.co/api/daily_papers"
+
+
+class HuggingFaceDailySource(Source):
+    kind = "hf"
+
+    def url_for(self, day: date | None) -> str:
+        return f"{HF_API_URL}?date={day:%Y-%m-%d}" if day else HF_API_URL
+
+    def parse(self, data: bytes) -> ParseResult:
+        try:
+            items = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceError(f"not JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise SourceError("expected a JSON list of daily-paper items")
+        result = ParseResult()
+        for index, item in enumerate(items):
+            paper = item.get("paper") if isinstance(item, dict) else None
+            if not isinstance(paper, dict) or not paper.get("id") or not paper.get("title"):
+                result.skipped += 1
+                result.errors.append(f"item {index}: no paper id or title")
+                continue
+            arxiv_id = str(paper["id"])
+            repo = paper.get("githubRepo") or ""
+            result.records.append(
+                PaperRecord(
+                    title=str(paper.get("title") or item.get("title") or ""),
+                    abstract=str(paper.get("summary") or item.get("summary") or ""),
+                    arxiv_id=arxiv_id,
+                    authors=[a.get("name", "") for a in paper.get("authors") or [] if isinstance(a, dict)],
+                    url=f"https://huggingface.co/papers/{arxiv_id}",
+                    pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+                    code_url=repo if isinstance(repo, str) else "",
+                    project_url=str(paper.get("projectPage") or ""),
+                    thumbnail_url=str(item.get("thumbnail") or ""),
+                    published=parse_date(paper.get("publishedAt") or item.get("publishedAt")),
+                    upvotes=_int(paper.get("upvotes")),
+                    num_comments=_int(item.get("numComments")),
+                    github_stars=_int(paper.get("githubStars")),
+                    ai_summary=str(paper.get("ai_summary") or ""),
+                    ai_keywords=[str(k) for k in paper.get("ai_keywords") or []],
+                )
+            )
+        return result
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

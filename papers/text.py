@@ -1,0 +1,60 @@
+"""Clean text and identifiers: every string from outside passes through here before it is stored."""
+
+import hashlib
+import html
+import re
+from datetime import date, datetime
+
+import nh3
+
+WHITESPACE = re.compile(r"\s+")
+ARXIV_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\w.])")
+ARXIV_OLD_ID = re.compile(r"(?<![\w.])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?![\w.])")
+TITLE_ID_PREFIX = "title:"
+
+
+def clean_text(value: object) -> str:
+    """Plain text: tags removed (script and style with their content), entities decoded, spaces folded."""
+    if value is None:
+        return ""
+    text = str(value)
+    if "<" in text or "&" in text:
+        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
+    return WHITESPACE.sub(" ", text).strip()
+
+
+def arxiv_id_from(value: str) -> str:
+    """The arXiv id without version found in an id, URL or 'arXiv:...' string; '' if none."""
+    value = value or ""
+    match = ARXIV_NEW_ID.search(value) or ARXIV_OLD_ID.search(value)
+    return match.group(1) if match else ""
+
+
+def title_id(title: str) -> str:
+    """A stable id for a paper that has neither arXiv id nor DOI: a hash of its normalized title."""
+    normalized = re.sub(r"[^a-z0-9]+", " ", clean_text(title).lower()).strip()
+    return TITLE_ID_PREFIX + hashlib.sha256(normalized.encode()).hexdigest()[:16]
+
+
+def parse_date(value: object) -> date | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for parse in (
+        lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).date(),
+        lambda t: date.fromisoformat(t[:10]),
+    ):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,66 @@
+import hashlib
+
+from django.db import models
+from django.utils import timezone
+
+DEFAULT_DELIVERY_HOUR = 8
+DEFAULT_PAPERS_PER_DIGEST = 10
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        UNSUBSCRIBED = "unsubscribed"
+        SUPPRESSED = "suppressed"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily"
+        WEEKLY = "weekly"
+
+    email = models.EmailField(max_length=254, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Free text, one interest per line or comma: topics, arXiv categories (cs.LG), "author: Name", "no quantum".
+    interests = models.TextField(blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
+    delivery_hour = models.PositiveSmallIntegerField(default=DEFAULT_DELIVERY_HOUR)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    papers_per_digest = models.PositiveSmallIntegerField(default=DEFAULT_PAPERS_PER_DIGEST)
+    soft_bounces = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class Suppression(models.Model):
+    """Addresses we must never mail again. Only a hash is kept, so a deleted reader leaves no address."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "bounce", "Hard bounce"
+        COMPLAINT = "complaint", "Spam complaint"
+        DELETED = "deleted", "Reader deleted their data"
+        MANUAL = "manual", "Added by an operator"
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.email_hash[:12]}… ({self.reason})"
+
+    @classmethod
+    def is_suppressed(cls, email: str) -> bool:
+        return cls.objects.filter(email_hash=email_hash(email)).exists()

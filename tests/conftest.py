@@ -1,0 +1,70 @@
+"""Shared test set-up. Services come from DATABASE_URL / REDIS_URL; when one is missing, tests that need it
+skip with the reason, except under CI=true, where a missing service is a failure."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from django.core.cache import cache
+from django.db import connection
+
+from newsletter.celery import app as celery_app
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def require(available: bool, reason: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    """Every test: its own outbox (the real .eml backend, not pytest-django's locmem), tasks in-process,
+    an empty cache."""
+    settings.EMAIL_BACKEND = "newsletter.mail.OutboxBackend"
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+    settings.VAR_DIR = tmp_path / "var"
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    cache.clear()
+    yield
+    celery_app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def outbox(settings) -> Path:
+    return Path(settings.OUTBOX_DIR)
+
+
+@pytest.fixture
+def postgres() -> None:
+    require(connection.vendor == "postgresql", "this test needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def redis_url(settings) -> str:
+    url = settings.REDIS_URL
+    require(bool(url), "this test needs Redis: set REDIS_URL=redis://...")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        require(False, f"Redis at {url} does not answer: {exc}")
+    return url
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    require(Path(path).exists(), "this test needs Debian's chromium (make browser)")
+    return path
+
+
+def fixture_path(name: str) -> Path:
+    return FIXTURES / name

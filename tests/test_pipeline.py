@@ -1,0 +1,147 @@
+"""The skeleton path: bundled samples in → one digest per active subscriber out, as .eml files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from newsletter import pipeline
+from newsletter.celery import app as celery_app
+from newsletter.digest import build_digest
+from newsletter.models import Delivery, Digest
+from papers.ingest import fetch_and_ingest
+from papers.models import Paper
+from subscribers.models import Subscriber
+from tests.helpers import parts, read_outbox
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = date(2026, 11, 28)
+WORKER_START_TIMEOUT_SECONDS = 60
+
+
+def make_subscribers() -> dict[str, Subscriber]:
+    people = {
+        "ada@example.com": ("active", "reinforcement learning, speech"),
+        "bob@example.com": ("active", ""),
+        "cy@example.com": ("pending", "diffusion"),
+        "dee@example.com": ("unsubscribed", "robots"),
+        "eve@example.com": ("suppressed", ""),
+    }
+    return {
+        email: Subscriber.objects.create(email=email, status=status, interests=interests)
+        for email, (status, interests) in people.items()
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_daily_offline_writes_one_digest_per_active_subscriber(outbox, capsys):
+    make_subscribers()
+    call_command("run_daily", "--offline", "--date", TODAY.isoformat())
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "created=87" in summary and "sent=2 skipped=0 failed=0" in summary and "digest=sent" in summary
+
+    messages = read_outbox(outbox)
+    assert sorted(m["To"] for m in messages) == ["ada@example.com", "bob@example.com"]
+    for message in messages:
+        text, html = parts(message)
+        assert "Trending today" in html and "TRENDING TODAY" in text
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Unsubscribe"].strip().startswith("<http://127.0.0.1:8000/unsubscribe/")
+    ada = next(m for m in messages if m["To"] == "ada@example.com")
+    assert "matches: reinforcement learning" in parts(ada)[0]
+    # The HF sample's most upvoted paper leads the shared section, and names a trending-only reader's email.
+    top = Paper.objects.order_by(F("upvotes").desc(nulls_last=True)).first()
+    bob = next(m for m in messages if m["To"] == "bob@example.com")
+    assert top.title in " ".join(bob["Subject"].split())
+    assert parts(bob)[0].index(top.title) < parts(bob)[0].index("Preferences:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_the_day_twice_sends_nothing_twice(outbox):
+    make_subscribers()
+    call_command("run_daily", "--offline", "--date", TODAY.isoformat())
+    call_command("run_daily", "--offline", "--date", TODAY.isoformat())
+    assert len(read_outbox(outbox)) == 2
+    assert Delivery.objects.filter(status="sent").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_day_without_new_papers_is_skipped_not_sent_empty(outbox, capsys):
+    make_subscribers()
+    call_command("run_daily", "--offline", "--date", TODAY.isoformat())
+    Paper.objects.update(first_seen=timezone.now() - timedelta(days=10))
+    call_command("run_daily", "--offline", "--date", (TODAY + timedelta(days=1)).isoformat())
+    assert "No new papers" in capsys.readouterr().out
+    assert Digest.objects.get(date=TODAY + timedelta(days=1)).status == Digest.Status.SKIPPED
+    assert len(read_outbox(outbox)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_network_falls_back_to_samples_with_a_clear_message(outbox, capsys, settings):
+    settings.PAPER_SOURCES = ["hf"]
+    settings.FETCH_TIMEOUT_SECONDS = 2
+    # A URL nobody answers on this machine: the same code path as a live fetch with no network.
+    from papers.sources import hf
+
+    original = hf.HF_API_URL
+    hf.HF_API_URL = "http://127.0.0.1:9/api/daily_papers"
+    try:
+        call_command("run_daily", "--date", TODAY.isoformat())
+    finally:
+        hf.HF_API_URL = original
+    out = capsys.readouterr().out
+    assert "Network unreachable" in out and "bundled sample papers" in out
+    assert Paper.objects.count() == 84  # 5 HF sample papers + the 79-paper bundled corpus
+
+
+def _worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "newsletter", "worker", "--queues", "default,send,fetch",
+         "--concurrency", "2", "--without-gossip", "--without-mingle", "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h",
+         "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipeline_on_postgres_with_a_real_celery_worker_on_redis(postgres, redis_url, outbox):
+    redis.Redis.from_url(redis_url).flushdb()  # no stale tasks from an earlier run
+    db = connection.settings_dict
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "OUTBOX_DIR": str(outbox),
+    }
+    make_subscribers()
+    fetch_and_ingest("hf", offline=True)
+    fetch_and_ingest("json", offline=True)
+    digest = build_digest(TODAY)
+    celery_app.conf.task_always_eager = False  # publish to Redis; the autouse fixture restores it
+
+    worker = _worker(env)
+    try:
+        counts = pipeline.send(digest, timeout=WORKER_START_TIMEOUT_SECONDS)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    assert counts.summary() == "sent=2 skipped=0 failed=0", worker.stderr.read()
+    messages = read_outbox(outbox)
+    assert sorted(m["To"] for m in messages) == ["ada@example.com", "bob@example.com"]
+    assert all(d.message_id and d.sent_at for d in Delivery.objects.all())
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+    assert time.time()  # the worker ran in its own process; the ledger and the files are all we read
