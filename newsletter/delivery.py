@@ -7,21 +7,17 @@ everyone and every recipient's fate can be read from the ledger.
 import logging
 import uuid
 from dataclasses import dataclass
-from email.utils import make_msgid
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core import mail
 from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from newsletter.models import Delivery, Digest
-from newsletter.render import build_message, render_email
+from newsletter.render import digest_email
 from papers.models import Paper
-from papers.ranking import for_you
+from papers.ranking import for_you_many
 from subscribers.models import Subscriber, Suppression, email_hash
-from subscribers.tokens import Purpose, make_token
 
 log = logging.getLogger(__name__)
 
@@ -80,35 +76,6 @@ def claim(digest_id: int, subscriber_ids: list[int]) -> list[Delivery]:
     return list(Delivery.objects.filter(claim_token=token, status=Delivery.Status.SENDING).select_related("subscriber"))
 
 
-def site_link(path: str) -> str:
-    return f"{settings.SITE_URL}{path}"
-
-
-def digest_context(digest: Digest, subscriber: Subscriber, trending: list[Paper], picks: list) -> dict:
-    unsubscribe_url = site_link(f"/unsubscribe/{make_token(subscriber.pk, Purpose.UNSUBSCRIBE)}/")
-    for_you_items = [{"paper": paper, "reason": pick.reason} for pick, paper in picks]
-    top = (for_you_items[0]["paper"] if for_you_items else trending[0]) if (trending or for_you_items) else None
-    return {
-        "date_label": f"{digest.date:%A, %B} {digest.date.day}, {digest.date:%Y}",
-        "top_title": top.title if top else "",
-        "trending": trending,
-        "for_you": for_you_items,
-        "archive_url": site_link(f"/digests/{digest.date:%Y-%m-%d}/"),
-        "preferences_url": site_link(f"/preferences/{make_token(subscriber.pk, Purpose.PREFERENCES)}/"),
-        "unsubscribe_url": unsubscribe_url,
-    }
-
-
-def list_headers(unsubscribe_url: str) -> dict[str, str]:
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return {
-        "Message-ID": make_msgid(domain=domain),
-        "List-Id": settings.DIGEST_LIST_ID,
-        "List-Unsubscribe": f"<{unsubscribe_url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-
-
 def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
     """Send this digest to the chunk's subscribers whose rows are still queued. Safe to run twice."""
     from newsletter.digest import candidate_papers
@@ -126,6 +93,8 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
             "email_hash", flat=True
         )
     )
+    exclude = {row.subscriber_id: {p.pk for p in trending} for row in rows}
+    picks_by_subscriber = for_you_many([row.subscriber for row in rows], candidates, exclude)
     now = timezone.now()
     with mail.get_connection() as connection:
         for row in rows:
@@ -134,11 +103,8 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                 row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {subscriber.status}"
                 counts.skipped += 1
                 continue
-            exclude = {p.pk for p in trending}
-            picks = for_you(subscriber.interests, candidates, subscriber.papers_per_digest, exclude)
-            context = digest_context(digest, subscriber, trending, [(p, by_id[p.paper_id]) for p in picks])
-            headers = list_headers(context["unsubscribe_url"])
-            message = build_message(render_email("digest", context), subscriber.email, headers)
+            picks = picks_by_subscriber.get(subscriber.pk, [])
+            message = digest_email(digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks])
             message.connection = connection
             try:
                 message.send()
@@ -148,7 +114,9 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                 counts.failed += 1
                 continue
             status = getattr(message, "anymail_status", None)
-            row.message_id = (status.message_id if status and status.message_id else headers["Message-ID"])[:300]
+            row.message_id = (
+                status.message_id if status and status.message_id else message.extra_headers["Message-ID"]
+            )[:300]
             row.status, row.sent_at, row.error = Delivery.Status.SENT, now, ""
             row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
             counts.sent += 1

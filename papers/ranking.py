@@ -5,6 +5,7 @@ Foundation version: trending by decayed community signals, "For you" by plain wo
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,3 +77,14 @@ def for_you(interests: str, papers: list[Paper], limit: int, exclude: set[int] =
         if matched:
             picks.append(Pick(paper.pk, len(matched) + trending_score(paper) / 100, "matches: " + ", ".join(matched)))
     return sorted(picks, key=lambda p: -p.score)[:limit]
+
+
+def for_you_many(
+    subscribers: Sequence, candidates: Sequence[Paper], exclude: Mapping[int, set[int]]
+) -> dict[int, list[Pick]]:
+    """ "For you" for a chunk of subscribers at once: {subscriber id: picks, best first}.
+
+    Each subscriber gets at most `papers_per_digest` picks and none of the paper ids in `exclude[id]`."""
+    return {
+        s.pk: for_you(s.interests, list(candidates), s.papers_per_digest, exclude.get(s.pk, set())) for s in subscribers
+    }
