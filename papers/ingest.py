@@ -133,6 +133,10 @@ def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts
         Paper.objects.bulk_create(new_papers)
         for paper in changed_papers:
             paper.save()
+    if new_papers or changed_papers:
+        from papers.ranking import after_ingest
+
+        after_ingest([p.pk for p in new_papers + changed_papers if p.pk])
     counts.created, counts.updated = len(new_papers), len(changed_papers)
     return counts
 

@@ -88,3 +88,8 @@ def for_you_many(
     return {
         s.pk: for_you(s.interests, list(candidates), s.papers_per_digest, exclude.get(s.pk, set())) for s in subscribers
     }
+
+
+def after_ingest(paper_ids: list[int]) -> None:
+    """Called by ingest with the ids of papers created or changed: the place to compute per-paper ranking data
+    (such as embeddings) once, at ingest time. Nothing to compute in the word-overlap ranking."""
