@@ -3,22 +3,20 @@ wall time and the peak memory of every process, then the send stage with one wor
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import psutil
 import redis
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from bench import Row
+from bench.sink import smtp_sink
 from bench.synth import ROOT, make_subscribers, reset_database, write_papers_file
 
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -30,26 +28,6 @@ PEAK_RSS_LIMIT_MB = 300.0
 SCALE_OUT_TARGET = 1.7
 MEMORY_POLL_SECONDS = 0.2
 SEND_TIMEOUT_SECONDS = 1800
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def smtp_sink() -> Iterator[tuple[int, Path]]:
-    port = free_port()
-    count_file = ROOT / "var" / "bench" / f"sink-{port}.count"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port), str(count_file)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert proc.stdout.readline().strip() == "ready"
-    try:
-        yield port, count_file
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def worker_env(sink_port: int) -> dict[str, str]:
@@ -153,8 +131,8 @@ def run(size: int) -> list[Row]:
     use_broker()
     rows = [Row("daily", f"make {size:,} subscribers (s)", seed_seconds)]
     today = timezone.now().date()
-    with smtp_sink() as (port, count_file):
-        env = worker_env(port)
+    with smtp_sink() as sink:
+        env = worker_env(sink.port)
         with workers(2, env) as procs:
             me = psutil.Process()
             watched = {"run_daily (this process)": me} | {f"worker {i + 1}": p for i, p in enumerate(procs)}
@@ -178,10 +156,8 @@ def run(size: int) -> list[Row]:
     one_rate, two_rate = one_n / one_s, two_n / two_s
     rows.append(Row("scale", "send stage, 2 workers (msg/s)", two_rate, "same, 1 worker", one_rate,
                     f">= {SCALE_OUT_TARGET}x", two_rate >= SCALE_OUT_TARGET * one_rate))  # fmt: skip
-    sunk = int(count_file.read_text()) if count_file.exists() else 0
+    sunk = sink.received
     expected = counts.sent + one_n + two_n
-    rows.append(Row("daily", "messages the SMTP sink received", sunk, "messages the ledger says were sent", expected,
+    rows.append(Row("daily", f"messages into {sink.kind}", sunk, "messages the ledger says were sent", expected,
                     "equal", sunk == expected))  # fmt: skip
-    if settings.DEBUG:
-        print("note: DEBUG is on in the bench process (queries are not logged by Django unless asked)", file=sys.stderr)
     return rows
