@@ -5,7 +5,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run setup test lint format bench browser check-deploy clean
+.PHONY: run setup test lint format bench sink browser clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -41,8 +41,13 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(DEV_STAMP)  ## benchmarks, each figure beside its limit; BENCH_SUBSCRIBERS=1000|10000|100000
+bench: $(DEV_STAMP) sink  ## benchmarks, each figure beside its limit; BENCH_SUBSCRIBERS=1000|10000|100000
 	$(PY) -m bench
+
+sink:  ## Postfix's smtp-sink, the loopback SMTP server the send benchmarks deliver into
+	@test -x /usr/sbin/smtp-sink || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix >/dev/null) || \
+		echo "smtp-sink not installed: the benchmarks fall back to aiosmtpd (slower)."
 
 browser:  ## Debian's Chromium for the real-browser tests (Playwright drives it; no browser download)
 	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
