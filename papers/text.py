@@ -23,6 +23,16 @@ def clean_text(value: object) -> str:
     return WHITESPACE.sub(" ", text).strip()
 
 
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Bytes that should be UTF-8 → (text, warning). Text that is not UTF-8 is nearly always Windows-1252 (a
+    superset of Latin-1): read it as that rather than refuse the whole file for one accented name."""
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as exc:
+        warning = f"not UTF-8 ({exc.reason} at byte {exc.start}): read as Windows-1252"
+        return data.decode("cp1252", errors="replace"), warning
+
+
 def arxiv_id_from(value: str) -> str:
     """The arXiv id without version found in an id, URL or 'arXiv:...' string; '' if none."""
     value = value or ""
