@@ -202,3 +202,5 @@ ARXIV_API_MAX_RESULTS = env_int("ARXIV_API_MAX_RESULTS", 100)
 # The schedule `sync_fetch_schedules` gives each source in PAPER_SOURCES that has none yet (crontab fields:
 # minute hour day-of-month month day-of-week, UTC). arXiv's listings are rebuilt by about 04:00 UTC.
 FETCH_SCHEDULE = env_str("FETCH_SCHEDULE", "30 4 * * *")
+# pylatexenc logs every LaTeX slip in an abstract; ingest keeps the source text of a span it cannot read.
+LOGGING["loggers"]["pylatexenc"] = {"level": "ERROR"}

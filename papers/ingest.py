@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from papers.models import FetchRun, FetchState, Paper
 from papers.sources import PaperRecord, SourceError, get_source
-from papers.text import arxiv_id_from, clean_text, title_id
+from papers.text import arxiv_id_from, clean_text, latex_to_text, title_id
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ TEXT_FIELDS = ("title", "abstract", "comment", "journal_ref", "ai_summary", "pri
 URL_FIELDS = ("url", "pdf_url", "code_url", "project_url", "thumbnail_url")
 SIGNAL_FIELDS = ("upvotes", "num_comments", "github_stars")
 LIST_FIELDS = ("authors", "categories", "ai_keywords")
+LATEX_FIELDS = ("title", "abstract")  # arXiv authors write inline math in both
+DOI_PREFIX = "doi:"
 COUNT_NAMES = ("fetched", "created", "updated", "skipped", "errors")
 # Which sources are the authority for a field, best first. The best source that has seen a paper owns the
 # field (the earliest seen wins a tie); any other source only fills it while it is empty. So community signals
@@ -44,6 +46,9 @@ FIELD_AUTHORITY: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(COMMUNITY_FIELDS, COMMUNITY),
     **dict.fromkeys((*BIBLIOGRAPHIC_FIELDS, "journal_ref", "published", "arxiv_id"), BIBLIOGRAPHIC),
 }
+# Column sizes: a value that does not fit is junk from a broken feed, and must not abort the whole run.
+MAX_LENGTHS = {f.name: f.max_length for f in Paper._meta.get_fields() if getattr(f, "max_length", None)}
+MAX_SIGNAL = 2**31 - 1  # the integer columns' range
 MAX_RUN_MESSAGES = 200  # a run over a broken 2,000-entry file keeps the first lines, not thousands
 WRITE_BATCH = 500  # rows per INSERT / UPDATE statement
 
@@ -68,12 +73,12 @@ class IngestCounts:
 def canonical_id(record: PaperRecord) -> str:
     """arXiv id without version, else `doi:<doi>`, else the record's own id, else a hash of the title."""
     given = clean_text(record.canonical_id)
-    doi = clean_text(record.doi) or (given.removeprefix("doi:") if given.startswith(("doi:", "10.")) else "")
+    doi = clean_text(record.doi) or (given.removeprefix(DOI_PREFIX) if given.startswith((DOI_PREFIX, "10.")) else "")
     return (
         arxiv_id_from(record.arxiv_id)
         or arxiv_id_from(given)
         or arxiv_id_from(record.url)
-        or (f"doi:{doi.lower()}" if doi else "")
+        or (f"{DOI_PREFIX}{doi.lower()}" if doi else "")
         or given
         or title_id(record.title)
     )
@@ -89,15 +94,16 @@ def record_fields(record: PaperRecord) -> dict:
     values: dict = {}
     for name in TEXT_FIELDS:
         text = clean_text(getattr(record, name))
-        if text:
-            values[name] = text
+        if text and len(text) <= MAX_LENGTHS.get(name, len(text)):  # an over-long "DOI" is not one
+            values[name] = latex_to_text(text) if name in LATEX_FIELDS else text
     for name in URL_FIELDS:
         url = _clean_url(getattr(record, name))
-        if url:
+        if url and len(url) <= MAX_LENGTHS[name]:
             values[name] = url
     for name in SIGNAL_FIELDS:
-        if getattr(record, name) is not None:
-            values[name] = getattr(record, name)
+        signal = getattr(record, name)
+        if isinstance(signal, int) and 0 <= signal <= MAX_SIGNAL:
+            values[name] = signal
     for name in LIST_FIELDS:
         cleaned = [clean_text(item) for item in getattr(record, name)]
         items = list(dict.fromkeys(item for item in cleaned if item))
@@ -163,6 +169,11 @@ def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts
             counts.messages.append(f"entry without a usable title: {record.arxiv_id or record.url or '?'}")
             continue
         key = canonical_id(record)
+        if len(key) > MAX_LENGTHS["canonical_id"]:
+            counts.skipped += 1
+            counts.errors += 1
+            counts.messages.append(f"entry id longer than {MAX_LENGTHS['canonical_id']} characters: {key[:60]}...")
+            continue
         if key in by_id:
             counts.skipped += 1
             counts.messages.append(f"duplicate entry for {key}: merged into the first")
@@ -190,6 +201,12 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
     not_ours = 0
     with transaction.atomic():
         existing = Paper.objects.select_for_update().in_bulk(list(by_id), field_name="canonical_id")
+        dois = {
+            key.removeprefix(DOI_PREFIX): key for key in by_id if key.startswith(DOI_PREFIX) and key not in existing
+        }
+        if dois:  # a journal's DOI-only entry for a paper we know by its arXiv id: the same paper
+            for paper in Paper.objects.select_for_update().filter(doi__in=list(dois)):
+                existing[dois[paper.doi]] = paper
         new_papers, changed_papers, changed_fields = [], [], set()
         now = timezone.now()
         for key, values in by_id.items():

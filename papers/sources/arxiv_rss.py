@@ -36,6 +36,7 @@ class ArxivListingSource(Source):
     def parse(self, data: bytes) -> ParseResult:
         feed, errors = read_feed(data)
         result = ParseResult(errors=errors)
+        listing_date = entry_date(feed.feed)  # the old RDF format dates the listing, not its items
         for index, entry in enumerate(feed.entries):
             link = entry.get("link", "")
             arxiv_id = arxiv_id_from(link) or arxiv_id_from(entry.get("id", ""))
@@ -59,7 +60,7 @@ class ArxivListingSource(Source):
                     url=f"https://arxiv.org/abs/{arxiv_id}",
                     pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
                     categories=[t.get("term", "") for t in entry.get("tags", []) if t.get("term")],
-                    published=entry_date(entry),
+                    published=entry_date(entry) or listing_date,
                     announce_type=announce,
                     update_only=announce in UPDATE_ANNOUNCE_TYPES,
                 )

@@ -35,7 +35,8 @@ def read_feed(data: bytes) -> tuple[feedparser.FeedParserDict, list[str]]:
     feed = feedparser.parse(data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     errors: list[str] = []
     damage = feed.get("bozo_exception") if feed.bozo else None
-    if damage is not None and isinstance(damage, ENCODING_WARNINGS):
+    if isinstance(damage, ENCODING_WARNINGS):
+        errors.append(f"wrong encoding: {damage}")
         damage = None
     if not feed.entries and (damage is not None or not feed.get("version")):
         what = "malformed feed" if feed.get("version") else "not a feed (no RSS, Atom or RDF document found)"
