@@ -193,6 +193,16 @@ def test_live_hf_fetch_asks_for_the_day_and_ingests(server, slept, monkeypatch):
 
 
 @pytest.mark.django_db
+def test_fetch_source_task_fetches_the_spec_it_is_given(server, slept):
+    from papers.tasks import fetch_source
+
+    run_id = fetch_source.delay(f"feed:{server.url()}").get()
+    run = FetchRun.objects.get(pk=run_id)
+    assert (run.source, run.status, run.created) == (f"feed:{server.url()}", "ok", 4)
+    assert Paper.objects.count() == 4
+
+
+@pytest.mark.django_db
 def test_a_server_error_page_instead_of_a_feed_fails_the_run(server, slept):
     server.responses.append((200, {"Content-Type": "text/html"}, b"<html><body>Maintenance</body></html>"))
     with pytest.raises(SourceError, match="not a feed"):
