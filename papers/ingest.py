@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 # What the offline run (and an unreachable network) reads instead of each kind of source.
+# The arXiv listing stands in for the other feed-shaped sources: each of their parsers reads it.
 SAMPLE_FILES = {
     "hf": SAMPLES_DIR / "hf_daily_papers.json",
     "arxiv": SAMPLES_DIR / "arxiv_listing.xml",
+    "arxiv-api": SAMPLES_DIR / "arxiv_listing.xml",
+    "feed": SAMPLES_DIR / "arxiv_listing.xml",
     "json": SAMPLES_DIR / "seed_papers.jsonl",
 }
 OFFLINE_SOURCES = ["json", "hf", "arxiv:cs.LG+cs.CL+cs.AI+stat.ML"]

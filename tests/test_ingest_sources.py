@@ -134,3 +134,14 @@ def test_weekend_listing_is_a_normal_empty_run():
     assert run.status == FetchRun.Status.EMPTY
     assert (run.fetched, run.created, run.errors) == (0, 0, 0)
     assert run.finished_at is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "spec", ["hf", "arxiv:cs.LG", "arxiv-api:cat:cs.LG", "feed:https://journal.example.org/rss", "json"]
+)
+def test_every_kind_of_source_has_an_offline_sample(spec):
+    from papers.ingest import fetch_and_ingest
+
+    run = fetch_and_ingest(spec, offline=True)
+    assert run.status == FetchRun.Status.OK and run.created > 0
