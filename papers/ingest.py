@@ -209,8 +209,9 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
         }
         if dois:  # a journal's DOI-only entry for a paper we know by its arXiv id: the same paper
             for paper in Paper.objects.select_for_update().filter(doi__in=list(dois)):
-                existing[dois[paper.doi]] = paper
-        new_papers, changed_papers, changed_fields = [], [], set()
+                existing[dois[paper.doi]] = existing.get(paper.canonical_id, paper)
+        new_papers, changed_fields = [], set()
+        changed_papers: dict[int, Paper] = {}  # by pk: two entries of the input may be the same paper
         now = timezone.now()
         for key, values in by_id.items():
             paper = existing.get(key)
@@ -225,12 +226,13 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
             changed = merge_into(paper, values, source_name)
             if changed:
                 paper.updated_at = now
-                changed_papers.append(paper)
+                changed_papers[paper.pk] = paper
                 changed_fields |= changed
         Paper.objects.bulk_create(new_papers, batch_size=WRITE_BATCH)
         if changed_papers:
-            Paper.objects.bulk_update(changed_papers, [*sorted(changed_fields), "updated_at"], batch_size=WRITE_BATCH)
-    return new_papers, changed_papers, not_ours
+            fields = [*sorted(changed_fields), "updated_at"]
+            Paper.objects.bulk_update(changed_papers.values(), fields, batch_size=WRITE_BATCH)
+    return new_papers, list(changed_papers.values()), not_ours
 
 
 def fetch_and_ingest(

@@ -137,6 +137,17 @@ def test_a_journal_feed_entry_with_the_doi_of_an_arxiv_paper_joins_it(tmp_path):
     assert Paper.objects.get(canonical_id="2205.06398").sources == ["arxiv", "feed"]
 
 
+def test_an_arxiv_entry_and_a_doi_entry_of_one_paper_in_one_input_update_it_once():
+    fetch_and_ingest("arxiv:cs.LG", path=fixture_path("arxiv_rss2_combined_4items.xml"))
+    records = [
+        PaperRecord(title="Outlier Detection for Multi-Network Data", arxiv_id="2205.06398", comment="In print"),
+        PaperRecord(title="Outlier detection for multi-network data", doi="10.1093/bioinformatics/btac431"),
+    ]
+    counts = ingest_records(records, "feed:https://academic.example.org/bioinformatics.rss")
+    assert (counts.created, counts.updated) == (0, 1)
+    assert Paper.objects.get(canonical_id="2205.06398").comment == "In print"
+
+
 def test_canonical_ids():
     assert canonical_id(PaperRecord(title="x", arxiv_id="2406.12345v3")) == "2406.12345"
     assert canonical_id(PaperRecord(title="x", url="http://arxiv.org/abs/hep-ex/0101001v2")) == "hep-ex/0101001"
