@@ -7,15 +7,15 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from papers.sources import get_source
+from papers.sources import SourceError, get_source
 
 FETCH_TASK = "papers.tasks.fetch_source"
 TASK_NAME_PREFIX = "fetch "
 
 
 def sync_fetch_schedules(specs: list[str] | None = None, cron: str | None = None) -> list[str]:
-    """Create the missing PeriodicTask of each source (PAPER_SOURCES by default); the specs added. Existing
-    tasks, and any an operator edited or disabled, are left as they are."""
+    """Create the missing PeriodicTask of each source that fetches over the network (PAPER_SOURCES by default);
+    the specs added. Existing tasks, and any an operator edited or disabled, are left as they are."""
     specs = settings.PAPER_SOURCES if specs is None else specs
     minute, hour, day_of_month, month_of_year, day_of_week = (cron or settings.FETCH_SCHEDULE).split()
     added = []
@@ -29,7 +29,11 @@ def sync_fetch_schedules(specs: list[str] | None = None, cron: str | None = None
             timezone="UTC",
         )
         for spec in specs:
-            get_source(spec)  # a misspelt source fails here, not at fetch time
+            source = get_source(spec)  # a misspelt source fails here, not at fetch time
+            try:
+                source.url_for(None)
+            except SourceError:
+                continue  # a source with nothing to fetch (json reads local files) gets no schedule
             _, created = PeriodicTask.objects.get_or_create(
                 name=f"{TASK_NAME_PREFIX}{spec}"[:200],
                 defaults={"task": FETCH_TASK, "args": json.dumps([spec]), "crontab": schedule, "queue": "fetch"},

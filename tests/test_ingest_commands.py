@@ -89,8 +89,8 @@ def test_exported_papers_read_back_as_the_same_papers(capsys, tmp_path):
 
 
 def test_sync_fetch_schedules_creates_one_editable_task_per_source(settings):
-    settings.PAPER_SOURCES = ["hf", "arxiv:cs.LG+cs.CL"]
-    assert sync_fetch_schedules() == ["hf", "arxiv:cs.LG+cs.CL"]
+    settings.PAPER_SOURCES = ["hf", "arxiv:cs.LG+cs.CL", "json"]
+    assert sync_fetch_schedules() == ["hf", "arxiv:cs.LG+cs.CL"]  # json reads local files: nothing to schedule
     task = PeriodicTask.objects.get(name="fetch arxiv:cs.LG+cs.CL")
     assert task.task == "papers.tasks.fetch_source"
     assert json.loads(task.args) == ["arxiv:cs.LG+cs.CL"]
