@@ -64,6 +64,7 @@ class IngestCounts:
     skipped: int = 0
     errors: int = 0
     messages: list[str] = field(default_factory=list)
+    paper_ids: list[str] = field(default_factory=list)  # canonical ids of the papers the input stands for
 
     def summary(self) -> str:
         return " ".join(f"{name}={getattr(self, name)}" for name in COUNT_NAMES)
@@ -186,11 +187,11 @@ def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts
         by_id[key] = values
         update_only[key] = record.update_only
     try:
-        new_papers, changed_papers, not_ours = _write(by_id, update_only, source_name)
+        new_papers, changed_papers, counts.paper_ids = _write(by_id, update_only, source_name)
     except IntegrityError:
         # Another worker created one of these papers since we looked: now they exist, merge into them.
-        new_papers, changed_papers, not_ours = _write(by_id, update_only, source_name)
-    counts.skipped += not_ours
+        new_papers, changed_papers, counts.paper_ids = _write(by_id, update_only, source_name)
+    counts.skipped += len(by_id) - len(counts.paper_ids)  # replacements of papers we do not have
     if new_papers or changed_papers:
         from papers.ranking import after_ingest
 
@@ -199,9 +200,10 @@ def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts
     return counts
 
 
-def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: str) -> tuple[list, list, int]:
-    """Create and update in bulk; also how many update-only records had no paper to update."""
-    not_ours = 0
+def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: str) -> tuple[list, list, list]:
+    """Create and update in bulk: the papers created, those changed, and the canonical ids of all the papers
+    the records stand for (a replacement of a paper we do not have stands for none)."""
+    paper_ids = []
     with transaction.atomic():
         existing = Paper.objects.select_for_update().in_bulk(list(by_id), field_name="canonical_id")
         dois = {
@@ -217,12 +219,13 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
             paper = existing.get(key)
             if paper is None:
                 if update_only[key]:
-                    not_ours += 1  # a new version of a paper we never had is not news
-                    continue
+                    continue  # a new version of a paper we never had is not news
                 paper = Paper(canonical_id=key, first_seen=now)
                 merge_into(paper, values, source_name)
                 new_papers.append(paper)
+                paper_ids.append(key)
                 continue
+            paper_ids.append(paper.canonical_id)
             changed = merge_into(paper, values, source_name)
             if changed:
                 paper.updated_at = now
@@ -232,7 +235,7 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
         if changed_papers:
             fields = [*sorted(changed_fields), "updated_at"]
             Paper.objects.bulk_update(changed_papers.values(), fields, batch_size=WRITE_BATCH)
-    return new_papers, list(changed_papers.values()), not_ours
+    return new_papers, list(changed_papers.values()), paper_ids
 
 
 def fetch_and_ingest(
@@ -250,7 +253,7 @@ def fetch_and_ingest(
             path = SAMPLE_FILES[source.kind]
         location, data, state = _read(source, day, path, force)
         digest = hashlib.sha256(data).hexdigest() if data is not None else ""
-        if data is None or (not force and state.pk and digest == state.body_sha256):
+        if data is None or (not force and digest == state.body_sha256 and _still_there(state)):
             # HTTP 304, or the very bytes we ingested last time: nothing can have changed.
             counts.fetched = state.entries
             state.save()  # the validators the server sent this time
@@ -264,6 +267,7 @@ def fetch_and_ingest(
         counts.errors += len(parsed.errors)
         counts.messages = parsed.errors + counts.messages
         state.location, state.body_sha256, state.entries = location, digest, counts.fetched
+        state.paper_ids = counts.paper_ids
         state.save()
     except SourceError as exc:
         counts.errors += 1
@@ -295,9 +299,19 @@ def _read(source, day: date | None, path: Path | None, force: bool) -> tuple[str
 
     location = source.url_for(day)
     state = FetchState.objects.filter(location=location).first() or FetchState(location=location)
-    fetched = http_get(location, *(("", "") if force or not state.pk else (state.etag, state.last_modified)))
+    conditional = not force and _still_there(state)
+    fetched = http_get(location, *((state.etag, state.last_modified) if conditional else ("", "")))
     state.etag, state.last_modified = fetched.etag[:300], fetched.last_modified[:100]
     return location, fetched.body, state
+
+
+def _still_there(state: FetchState) -> bool:
+    """Whether the papers the location's last input gave all still exist (an operator may have deleted some):
+    only then may an unchanged input be skipped."""
+    if not state.pk:
+        return False
+    ids = state.paper_ids
+    return not ids or Paper.objects.filter(canonical_id__in=ids).count() == len(set(ids))
 
 
 def _finish(run: FetchRun, counts: IngestCounts, status: str) -> None:

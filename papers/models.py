@@ -89,6 +89,8 @@ class FetchState(models.Model):
     last_modified = models.CharField(max_length=100, blank=True)
     body_sha256 = models.CharField(max_length=64, blank=True)
     entries = models.IntegerField(default=0, help_text="entries the input held when it was last ingested")
+    # The papers that input stands for: skipping it is only right while they all still exist.
+    paper_ids = models.JSONField(default=list, blank=True, help_text="canonical ids of the papers it gave")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -156,18 +156,29 @@ def test_conditional_get_304_means_no_reparse(server, slept):
     spec = f"feed:{server.url()}"
     first = fetch_and_ingest(spec)
     assert (first.status, first.created) == ("ok", 4)
-    Paper.objects.filter(canonical_id="2609.26811").delete()  # would come back if the listing were read again
+    Paper.objects.filter(canonical_id="2609.26811").update(title="Edited here")  # a re-read would undo this
     server.responses.append((304, {}, None))
     second = fetch_and_ingest(spec)
     headers = server.requests[1][1]
     assert headers["If-None-Match"] == '"listing-1"'
     assert headers["If-Modified-Since"] == "Thu, 24 Sep 2026 04:00:00 GMT"
     assert (second.status, second.fetched, second.created, second.updated) == ("unchanged", 4, 0, 0)
-    assert not Paper.objects.filter(canonical_id="2609.26811").exists()
+    assert Paper.objects.get(canonical_id="2609.26811").title == "Edited here"
     server.responses.append((200, validators, LISTING))
     forced = fetch_and_ingest(spec, force=True)  # an operator's --force asks unconditionally and reads it all
     assert "If-None-Match" not in server.requests[2][1]
-    assert (forced.status, forced.created) == ("ok", 1)
+    assert (forced.status, forced.updated) == ("ok", 1)
+
+
+@pytest.mark.django_db
+def test_after_papers_were_deleted_the_next_fetch_is_unconditional_and_restores_them(server, slept):
+    server.responses.append((200, {"ETag": '"listing-1"'}, LISTING))
+    spec = f"feed:{server.url()}"
+    fetch_and_ingest(spec)
+    Paper.objects.filter(canonical_id="2609.26811").delete()
+    run = fetch_and_ingest(spec)
+    assert "If-None-Match" not in server.requests[1][1]
+    assert (run.status, run.created) == ("ok", 1)
 
 
 @pytest.mark.django_db
