@@ -185,3 +185,15 @@ def test_the_command_exits_with_status_1_and_one_line_for_non_feed_input(tmp_pat
     good = manage("fetch_papers", "arxiv:cs.LG", "--file", str(fixture_path(LISTING)))
     assert good.returncode == 0
     assert good.stdout.strip().splitlines()[-1] == "fetched=4 created=3 updated=0 skipped=1 errors=0"
+
+
+def test_an_arxiv_api_error_answer_fails_the_run_with_the_api_message(tmp_path):
+    data = fixture_path("arxiv_api_atom_5entries.xml").read_text()
+    head, tail = data.split("<entry>", 1)[0], "</feed>\n"
+    error = (
+        "<entry><id>http://arxiv.org/api/errors#incorrect_id_format_for_1234</id><title>Error</title>"
+        "<summary>incorrect id format for 1234</summary></entry>"
+    )
+    with pytest.raises(CommandError, match="arXiv API error: incorrect id format for 1234"):
+        call_command("fetch_papers", "arxiv-api:1234", "--file", str(variant(tmp_path, (head + error + tail).encode())))
+    assert Paper.objects.count() == 0

@@ -15,6 +15,7 @@ from papers.sources.feed import entry_date, entry_doi, read_feed
 from papers.text import arxiv_id_from
 
 ARXIV_API_URL = "https://export.arxiv.org/api/query"
+API_ERROR_ID = "arxiv.org/api/errors"
 ID_LIST = re.compile(r"^\s*[\w./-]+\s*(,\s*[\w./-]+\s*)*$")
 
 
@@ -49,9 +50,10 @@ class ArxivApiSource(Source):
         feed, errors = read_feed(data)
         result = ParseResult(errors=errors)
         for index, entry in enumerate(feed.entries):
+            if API_ERROR_ID in entry.get("id", ""):  # a bad query: the answer is one entry describing the error
+                raise SourceError(f"arXiv API error: {' '.join(entry.get('summary', 'unknown').split())}")
             arxiv_id = arxiv_id_from(entry.get("id", "")) or arxiv_id_from(entry.get("link", ""))
             if not arxiv_id or not entry.get("title", "").strip():
-                # The API reports a bad query as a single entry titled "Error" with no arXiv id.
                 result.skipped += 1
                 result.errors.append(f"entry {index}: {entry.get('summary') or 'no arXiv id or title'}"[:300])
                 continue
