@@ -243,18 +243,21 @@ def fetch_and_ingest(
 ) -> FetchRun:
     """Read one source (a local file, the live URL, or in offline mode its bundled sample) into the database.
 
-    `force` parses the input even when it is unchanged since the last run. Raises SourceError when the input
-    as a whole is unusable; the FetchRun records it either way."""
+    Input unchanged since the last run (an HTTP 304, or the same bytes) is not parsed again while the papers it
+    gave all still exist; `force` parses it anyway. Raises SourceError when the input as a whole is unusable;
+    the FetchRun records every outcome."""
     source = get_source(spec)
-    run = FetchRun.objects.create(source=spec)
+    run = FetchRun.objects.create(source=spec[:300])
     counts = IngestCounts()
     try:
         if path is None and offline:
             path = SAMPLE_FILES[source.kind]
-        location, data, state = _read(source, day, path, force)
+        location = f"{source.name} file:{Path(path).resolve()}" if path is not None else source.url_for(day)
+        state = FetchState.objects.filter(location=location[:500]).first() or FetchState(location=location[:500])
+        reusable = not force and _still_there(state)
+        data = _read(location, path, state, conditional=reusable)
         digest = hashlib.sha256(data).hexdigest() if data is not None else ""
-        if data is None or (not force and digest == state.body_sha256 and _still_there(state)):
-            # HTTP 304, or the very bytes we ingested last time: nothing can have changed.
+        if data is None or (reusable and digest == state.body_sha256):
             counts.fetched = state.entries
             state.save()  # the validators the server sent this time
             _finish(run, counts, FetchRun.Status.UNCHANGED)
@@ -266,12 +269,12 @@ def fetch_and_ingest(
         counts.skipped += parsed.skipped
         counts.errors += len(parsed.errors)
         counts.messages = parsed.errors + counts.messages
-        state.location, state.body_sha256, state.entries = location, digest, counts.fetched
-        state.paper_ids = counts.paper_ids
+        state.body_sha256, state.entries, state.paper_ids = digest, counts.fetched, counts.paper_ids
         state.save()
-    except SourceError as exc:
+    except Exception as exc:
+        # A run never stays "running": unusable input (SourceError) and our own failures alike are recorded.
         counts.errors += 1
-        counts.messages.append(str(exc))
+        counts.messages.append(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
         _finish(run, counts, FetchRun.Status.FAILED)
         raise
     if counts.errors:
@@ -285,29 +288,23 @@ def fetch_and_ingest(
     return run
 
 
-def _read(source, day: date | None, path: Path | None, force: bool) -> tuple[str, bytes | None, FetchState]:
-    """Where the input comes from, its bytes (None: the server says not modified), and that location's state.
-    A live fetch with validators from the last run is a conditional GET; the new validators are kept."""
+def _read(location: str, path: Path | None, state: FetchState, conditional: bool) -> bytes | None:
+    """The input's bytes; None when the server says it is not modified. A live fetch sends the validators of
+    the last run when `conditional`, and keeps the new ones on `state`."""
     if path is not None:
-        location = f"{source.name} file:{Path(path).resolve()}"[:500]
-        state = FetchState.objects.filter(location=location).first() or FetchState(location=location)
         try:
-            return location, Path(path).read_bytes(), state
+            return Path(path).read_bytes()
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     from papers.fetch import http_get  # the HTTP client is only needed online
 
-    location = source.url_for(day)
-    state = FetchState.objects.filter(location=location).first() or FetchState(location=location)
-    conditional = not force and _still_there(state)
     fetched = http_get(location, *((state.etag, state.last_modified) if conditional else ("", "")))
     state.etag, state.last_modified = fetched.etag[:300], fetched.last_modified[:100]
-    return location, fetched.body, state
+    return fetched.body
 
 
 def _still_there(state: FetchState) -> bool:
-    """Whether the papers the location's last input gave all still exist (an operator may have deleted some):
-    only then may an unchanged input be skipped."""
+    """Whether the papers the location's last input gave all still exist (an operator may have deleted some)."""
     if not state.pk:
         return False
     ids = state.paper_ids
