@@ -191,3 +191,35 @@ def test_sources_recorded_by_kind():
     ingest_records([PaperRecord(title="A paper", arxiv_id="2401.00001")], "arxiv:cs.CL")
     assert Paper.objects.get().sources == ["arxiv"]
     assert get_source("arxiv:cs.CL").name == "arxiv:cs.CL"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_ingesting_the_same_new_papers_at_once_make_one_row_each(postgres):
+    import threading
+
+    from django.db import connection
+
+    from papers.sources import get_source
+
+    records = get_source("hf").parse(fixture_path("hf_daily_papers_5items.json").read_bytes()).records
+    barrier = threading.Barrier(2)
+    results, failures = [], []
+
+    def worker(source_name: str) -> None:
+        barrier.wait()
+        try:
+            results.append(ingest_records(records, source_name))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure of either worker
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("hf", "json")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert Paper.objects.count() == 5
+    assert sorted(r.created for r in results) == [0, 5]  # the second worker merged into the first one's rows
+    assert all(sorted(p.sources) == ["hf", "json"] for p in Paper.objects.all())
