@@ -84,7 +84,8 @@ def http_get(url: str, etag: str = "", last_modified: str = "") -> Fetched:
                 break
             if attempt + 1 < attempts:
                 sleep(backoff_seconds(attempt, retry_after))
-    raise SourceError(f"{url}: {problem} (gave up after {attempt + 1} attempts)")
+    tries = attempt + 1
+    raise SourceError(f"{url}: {problem} (gave up after {tries} attempt{'s' if tries > 1 else ''})")
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
