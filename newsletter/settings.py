@@ -191,3 +191,16 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
     },
 }
+
+# --- Ingestion ----------------------------------------------------------------------------------
+# Attempts after the first on 429 / 5xx / timeouts, with exponential backoff and jitter (papers/fetch.py).
+FETCH_RETRIES = env_int("FETCH_RETRIES", 3)
+# Minimum seconds between two requests to a host, shared by every worker: arXiv asks for one every 3 s.
+FETCH_MIN_INTERVALS = {"arxiv.org": env_float("ARXIV_MIN_INTERVAL_SECONDS", 3.0)}
+# How many results an `arxiv-api:<query>` search asks for (look-ups by id ask for exactly their ids).
+ARXIV_API_MAX_RESULTS = env_int("ARXIV_API_MAX_RESULTS", 100)
+# The schedule `sync_fetch_schedules` gives each source in PAPER_SOURCES that has none yet (crontab fields:
+# minute hour day-of-month month day-of-week, UTC). arXiv's listings are rebuilt by about 04:00 UTC.
+FETCH_SCHEDULE = env_str("FETCH_SCHEDULE", "30 4 * * *")
+# pylatexenc logs every LaTeX slip in an abstract; ingest keeps the source text of a span it cannot read.
+LOGGING["loggers"]["pylatexenc"] = {"level": "ERROR"}

@@ -58,6 +58,7 @@ class FetchRun(models.Model):
         RUNNING = "running"
         OK = "ok"
         EMPTY = "empty", "OK, no items"
+        UNCHANGED = "unchanged", "OK, input unchanged since the last run"
         PARTIAL = "partial", "OK with errors"
         FAILED = "failed"
 
@@ -77,3 +78,31 @@ class FetchRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class FetchState(models.Model):
+    """What the last successful fetch of one location (a URL, or a source's local file) returned: the HTTP
+    validators for a conditional GET, and a digest of the bytes so that unchanged input is not parsed again."""
+
+    location = models.CharField(max_length=500, unique=True)
+    etag = models.CharField(max_length=300, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    entries = models.IntegerField(default=0, help_text="entries the input held when it was last ingested")
+    # The papers that input stands for: skipping it is only right while they all still exist.
+    paper_ids = models.JSONField(default=list, blank=True, help_text="canonical ids of the papers it gave")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.location
+
+
+class HostClock(models.Model):
+    """When the next request to a rate-limited host may start. One row per host, locked while a process takes
+    its turn, so every worker on every machine shares the same clock."""
+
+    host = models.CharField(max_length=200, unique=True)
+    next_request_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.host

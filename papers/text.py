@@ -6,11 +6,17 @@ import re
 from datetime import date, datetime
 
 import nh3
+from pylatexenc.latex2text import LatexNodes2Text
 
 WHITESPACE = re.compile(r"\s+")
 ARXIV_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\w.])")
 ARXIV_OLD_ID = re.compile(r"(?<![\w.])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?![\w.])")
 TITLE_ID_PREFIX = "title:"
+# $...$ spans that hold LaTeX markup (a backslash, sub/superscript or group): "$\\Omega_c^0$" → "Ω_c^0".
+# Spans without markup ("costs $5 and $10") are prices, not math, and stay as they are.
+MATH_SPAN = re.compile(r"\$([^$]{1,300})\$")
+MATH_MARKUP = re.compile(r"[\\^_{]")
+_latex = LatexNodes2Text(math_mode="text")
 
 
 def clean_text(value: object) -> str:
@@ -21,6 +27,32 @@ def clean_text(value: object) -> str:
     if "<" in text or "&" in text:
         text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
     return WHITESPACE.sub(" ", text).strip()
+
+
+def latex_to_text(text: str) -> str:
+    """Inline LaTeX math in titles and abstracts as readable Unicode."""
+    if "$" not in text:
+        return text
+    return MATH_SPAN.sub(_math_span, text)
+
+
+def _math_span(match: re.Match) -> str:
+    span = match.group(1)
+    if not MATH_MARKUP.search(span):
+        return match.group(0)
+    text = WHITESPACE.sub(" ", _latex.latex_to_text(span)).strip()
+    # pylatexenc leaves its "%s" template behind when a macro lacks its arguments: keep the source then.
+    return text if text and "%s" not in text else match.group(0)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Bytes that should be UTF-8 → (text, warning). Text that is not UTF-8 is nearly always Windows-1252 (a
+    superset of Latin-1): read it as that rather than refuse the whole file for one accented name."""
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as exc:
+        warning = f"not UTF-8 ({exc.reason} at byte {exc.start}): read as Windows-1252"
+        return data.decode("cp1252", errors="replace"), warning
 
 
 def arxiv_id_from(value: str) -> str:

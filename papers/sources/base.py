@@ -34,6 +34,8 @@ class PaperRecord:
     ai_summary: str = ""
     ai_keywords: list[str] = field(default_factory=list)
     announce_type: str = ""
+    # A new version of a paper announced earlier (arXiv "replace"): refresh a paper we have, add none.
+    update_only: bool = False
 
 
 @dataclass
@@ -44,12 +46,19 @@ class ParseResult:
 
 
 class Source:
-    """Subclasses set `kind` and implement `url_for` (live fetch) and `parse` (bytes → records)."""
+    """Subclasses set `kind` and implement `url_for` (live fetch) and `parse` (bytes → records); `check_arg`
+    refuses a spec that can never work, so that a typo fails when the source is configured, not at 4 a.m."""
 
     kind: str = ""
 
     def __init__(self, arg: str = "") -> None:
-        self.arg = arg
+        self.arg = arg.strip()
+        self.check_arg()
+
+    def check_arg(self) -> None:
+        """Refuse an unusable argument with SourceError; the default takes none."""
+        if self.arg:
+            raise SourceError(f"source {self.kind!r} takes no argument (got {self.arg!r})")
 
     @property
     def name(self) -> str:

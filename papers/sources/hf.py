@@ -4,7 +4,7 @@ import json
 from datetime import date
 
 from papers.sources.base import PaperRecord, ParseResult, Source, SourceError
-from papers.text import parse_date
+from papers.text import decode_text, parse_date
 
 HF_API_URL = "https://huggingface.co/api/daily_papers"
 
@@ -16,13 +16,16 @@ class HuggingFaceDailySource(Source):
         return f"{HF_API_URL}?date={day:%Y-%m-%d}" if day else HF_API_URL
 
     def parse(self, data: bytes) -> ParseResult:
+        text, warning = decode_text(data)
+        if not text.strip():
+            raise SourceError("empty input: expected a JSON list of daily-paper items")
         try:
-            items = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            items = json.loads(text)
+        except ValueError as exc:
             raise SourceError(f"not JSON: {exc}") from None
         if not isinstance(items, list):
             raise SourceError("expected a JSON list of daily-paper items")
-        result = ParseResult()
+        result = ParseResult(errors=[warning] if warning else [])
         for index, item in enumerate(items):
             paper = item.get("paper") if isinstance(item, dict) else None
             if not isinstance(paper, dict) or not paper.get("id") or not paper.get("title"):
@@ -36,7 +39,7 @@ class HuggingFaceDailySource(Source):
                     title=str(paper.get("title") or item.get("title") or ""),
                     abstract=str(paper.get("summary") or item.get("summary") or ""),
                     arxiv_id=arxiv_id,
-                    authors=[a.get("name", "") for a in paper.get("authors") or [] if isinstance(a, dict)],
+                    authors=[str(a.get("name") or "") for a in _list(paper.get("authors")) if isinstance(a, dict)],
                     url=f"https://huggingface.co/papers/{arxiv_id}",
                     pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
                     code_url=repo if isinstance(repo, str) else "",
@@ -47,7 +50,7 @@ class HuggingFaceDailySource(Source):
                     num_comments=_int(item.get("numComments")),
                     github_stars=_int(paper.get("githubStars")),
                     ai_summary=str(paper.get("ai_summary") or ""),
-                    ai_keywords=[str(k) for k in paper.get("ai_keywords") or []],
+                    ai_keywords=[str(k) for k in _list(paper.get("ai_keywords"))],
                 )
             )
         return result
@@ -58,3 +61,7 @@ def _int(value: object) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []

@@ -8,20 +8,22 @@ from papers.sources import SourceError
 
 
 class Command(BaseCommand):
-    help = "Fetch papers from sources (hf, arxiv:cs.LG+cs.CL, json) into the database."
+    help = (
+        "Fetch papers from sources (hf, arxiv:cs.LG+cs.CL, arxiv-api:2406.12345, feed:https://..., json) "
+        "into the database. Ends with: fetched=N created=N updated=N skipped=N errors=N"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("sources", nargs="+", metavar="SOURCE")
-        parser.add_argument("--date", type=date.fromisoformat)
+        parser.add_argument("--date", type=date.fromisoformat, help="the day to fetch (HF daily papers)")
         parser.add_argument("--file", type=Path, help="parse this local file as the source's format")
+        parser.add_argument("--force", action="store_true", help="parse the input even if unchanged since last run")
 
-    def handle(self, *args, sources: list[str], date: date | None, file: Path | None, **options) -> None:
+    def handle(self, *args, sources: list[str], date: date | None, file: Path | None, force: bool, **options) -> None:
         total = IngestCounts()
         for spec in sources:
             try:
-                run = fetch_and_ingest(spec, date, path=file)
+                total.add(fetch_and_ingest(spec, date, path=file, force=force))
             except SourceError as exc:
                 raise CommandError(f"{spec}: {exc}") from None
-            for name in ("fetched", "created", "updated", "skipped", "errors"):
-                setattr(total, name, getattr(total, name) + getattr(run, name))
         self.stdout.write(total.summary())
