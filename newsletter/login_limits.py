@@ -1,0 +1,56 @@
+"""Admin login rate limiting: failed attempts counted in the cache per username and per client address."""
+
+import hashlib
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.cache import cache
+from django.http import HttpRequest
+
+KEY_PREFIX = "admin-login-failures"
+
+
+def _keys(request: HttpRequest | None, username: str) -> list[tuple[str, int]]:
+    # Hashed so a username typed into the form never lands in the cache as is.
+    user_key = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    keys = [(f"{KEY_PREFIX}:user:{user_key}", settings.ADMIN_LOGIN_MAX_FAILURES_PER_USER)]
+    address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    if address:
+        keys.append((f"{KEY_PREFIX}:ip:{address}", settings.ADMIN_LOGIN_MAX_FAILURES_PER_IP))
+    return keys
+
+
+def is_locked(request: HttpRequest | None, username: str) -> bool:
+    return any((cache.get(key) or 0) >= limit for key, limit in _keys(request, username))
+
+
+def record_failure(request: HttpRequest | None, username: str) -> None:
+    for key, _ in _keys(request, username):
+        # add() starts the window on the first failure; incr() keeps its expiry.
+        if not cache.add(key, 1, settings.ADMIN_LOGIN_WINDOW_SECONDS):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add() and incr()
+                cache.add(key, 1, settings.ADMIN_LOGIN_WINDOW_SECONDS)
+
+
+class RateLimitedAdminLoginForm(AdminAuthenticationForm):
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "too_many": "Too many failed sign-in attempts. Wait %(minutes)d minutes and try again.",
+    }
+
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username") or ""
+        if is_locked(self.request, username):
+            raise forms.ValidationError(
+                self.error_messages["too_many"],
+                code="too_many",
+                params={"minutes": max(1, settings.ADMIN_LOGIN_WINDOW_SECONDS // 60)},
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            record_failure(self.request, username)
+            raise
