@@ -1,10 +1,12 @@
 """The paper moderation queue: today's candidates by trending score; approve, reject, pin, feature, merge."""
 
+from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import models
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -22,6 +24,7 @@ from papers.ranking import trending_score
 # Most papers ranked in one queue page load: a day brings a few hundred; past this the newest are ranked.
 QUEUE_RANKED_MAX = 2000
 CATEGORY_CHOICES_MAX = 25
+CATEGORY_LOOKBACK = timedelta(days=30)
 
 
 def queue_window(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -85,10 +88,11 @@ class CategoryFilter(admin.SimpleListFilter):
     parameter_name = "category"
 
     def lookups(self, request, model_admin):
+        # The most common categories of the last month's papers; a paper lists several (cross-lists).
         start, _ = queue_window()
-        recent = Paper.objects.filter(first_seen__gte=start - timedelta(days=30)).exclude(primary_category="")
-        values = recent.order_by().values_list("primary_category", flat=True).distinct()
-        return [(c, c) for c in sorted(values)[:CATEGORY_CHOICES_MAX]]
+        recent = Paper.objects.filter(first_seen__gte=start - CATEGORY_LOOKBACK).values_list("categories", flat=True)
+        counts = Counter(c for categories in recent.iterator() for c in categories)
+        return [(c, c) for c, _ in sorted(counts.most_common(CATEGORY_CHOICES_MAX))]
 
     def queryset(self, request, queryset):
         return queryset.filter(categories__icontains=f'"{self.value()}"') if self.value() else queryset
@@ -153,6 +157,7 @@ class PaperAdmin(admin.ModelAdmin):
     actions = ["approve", "reject", "pin", "unpin", "feature", "unfeature", "merge"]
     exclude = ("embedding",)
     readonly_fields = ("canonical_id", "sources", "first_seen", "updated_at", "trending")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # The queue's rank is an annotation of this admin's own queryset only (not a field the checks accept).

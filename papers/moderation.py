@@ -104,7 +104,10 @@ def _lookup(arxiv_id: str, path: Path | None) -> None:
     # Until the dedicated arXiv API source exists, read its Atom answer with the arXiv feed parser.
     from papers.fetch import http_get
 
-    data = Path(path).read_bytes() if path else http_get(ARXIV_API_URL.format(arxiv_id=arxiv_id))
+    try:
+        data = Path(path).read_bytes() if path else http_get(ARXIV_API_URL.format(arxiv_id=arxiv_id))
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     parsed = get_source("arxiv").parse(data)
     records = [r for r in parsed.records if arxiv_id_from(r.arxiv_id) == arxiv_id]
     ingest_records(records, "arxiv-api")
