@@ -22,6 +22,7 @@ admin.site.site_title = "Daily Papers admin"
 admin.site.index_title = "Run the newsletter"
 admin.site.index_template = "admin/daily_index.html"
 admin.site.login_form = RateLimitedAdminLoginForm
+admin.site.enable_nav_sidebar = False  # the queue and the preview need the width more than a second menu
 
 # name → (function, which statuses show the button, past-tense message)
 DIGEST_ACTIONS = {
@@ -187,7 +188,7 @@ class DigestAdmin(admin.ModelAdmin):
         actions = [name for name, (_, statuses, _) in DIGEST_ACTIONS.items() if digest.status in statuses]
         context = self._context(
             request,
-            f"{digest} — {digest.get_status_display()}",
+            f"Preview: {digest}",
             digest=digest,
             subscriber=subscriber,
             message=message,

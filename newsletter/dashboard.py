@@ -147,8 +147,9 @@ def chart(
             f"{escape(label(value))}</text>"
         )
     for i in sorted({0, len(days) // 2, len(days) - 1}):
+        anchor = "start" if i == 0 else "end" if i == len(days) - 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{CHART_HEIGHT - 8}" text-anchor="middle" font-size="11" fill="#555">'
+            f'<text x="{x(i):.1f}" y="{CHART_HEIGHT - 8}" text-anchor="{anchor}" font-size="11" fill="#555">'
             f"{days[i]:%b %d}</text>"
         )
     for name, value in limits:
@@ -158,7 +159,8 @@ def chart(
             f'<text x="{PAD_LEFT + width - 4}" y="{y(value) - 4:.1f}" text-anchor="end" font-size="11" '
             f'fill="#c62828">{escape(name)}</text>'
         )
-    for s in series:
+    # Flat series first, so a line of zeros never hides one with data.
+    for s in sorted(series, key=lambda s: max(s.values, default=0)):
         if bars:
             bar_width = max(1.0, step * 0.7)
             for i, value in enumerate(s.values):

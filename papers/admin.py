@@ -134,13 +134,12 @@ class PaperAdmin(admin.ModelAdmin):
     list_display = (
         "rank",
         "paper",
-        "primary_category",
-        "source_list",
+        "origin",
         "upvotes",
         "moderation_state",
         "pinned",
         "featured",
-        "first_seen",
+        "seen",
     )
     list_display_links = ("paper",)
     list_filter = (
@@ -196,9 +195,14 @@ class PaperAdmin(admin.ModelAdmin):
             f"{trending_score(paper):.2f}",
         )
 
-    @admin.display(description="sources")
-    def source_list(self, paper: Paper) -> str:
-        return ", ".join(paper.sources)
+    @admin.display(description="sources · categories")
+    def origin(self, paper: Paper) -> str:
+        categories = ", ".join(paper.categories[:3]) or paper.primary_category
+        return format_html("{}<br><small>{}</small>", ", ".join(paper.sources), categories)
+
+    @admin.display(description="seen", ordering="first_seen")
+    def seen(self, paper: Paper) -> str:
+        return f"{timezone.localtime(paper.first_seen):%b %d %H:%M}"
 
     @admin.display(description="moderation", ordering="moderation")
     def moderation_state(self, paper: Paper) -> str:

@@ -26,7 +26,7 @@ class Morning:
     bob: Subscriber
 
 
-def make_morning() -> Morning:
+def make_morning(day: date = TODAY) -> Morning:
     """The bundled HF, arXiv and seed papers ingested now, two active readers and one who left, today's draft."""
     fetch_and_ingest("hf", offline=True)
     fetch_and_ingest("json", offline=True)
@@ -36,7 +36,7 @@ def make_morning() -> Morning:
     )
     bob = Subscriber.objects.create(email="bob@example.com", status="active", confirmed_at=timezone.now())
     Subscriber.objects.create(email="dee@example.com", status="unsubscribed")
-    return Morning(digest=build_digest(TODAY), ada=ada, bob=bob)
+    return Morning(digest=build_digest(day), ada=ada, bob=bob)
 
 
 def trending_titles(digest: Digest) -> list[str]:
