@@ -144,6 +144,14 @@ def cancel(digest_id: int, user=None) -> Digest:
     return digest
 
 
+def ready_to_send(digest: Digest) -> bool:
+    """For the scheduler, before it starts a send: in review mode only a digest an editor approved (or one
+    already under way) may go; in auto mode any draft may."""
+    if settings.MODERATION_MODE == "review":
+        return digest.status in (Status.APPROVED, Status.SENDING)
+    return digest.status in (Status.DRAFT, Status.APPROVED, Status.SENDING)
+
+
 def review_deadline(day: date) -> datetime:
     return datetime.combine(day, time(hour=settings.REVIEW_DEADLINE_HOUR), tzinfo=UTC)
 

@@ -24,6 +24,8 @@ from papers.ranking import trending_score
 # Most papers ranked in one queue page load: a day brings a few hundred; past this the newest are ranked.
 QUEUE_RANKED_MAX = 2000
 CATEGORY_CHOICES_MAX = 25
+# What papers.ranking.trending_score reads: the queue loads only these for the day's papers.
+SCORE_FIELDS = ("pk", "upvotes", "num_comments", "github_stars", "first_seen", "featured", "moderation", "pinned")
 CATEGORY_LOOKBACK = timedelta(days=30)
 
 
@@ -168,9 +170,13 @@ class PaperAdmin(admin.ModelAdmin):
         if not _is_changelist(request):
             return super().get_queryset(request)
         start, end = queue_window()
-        window = list(Paper.objects.filter(first_seen__gte=start, first_seen__lt=end).order_by("-first_seen"))
+        window = list(
+            Paper.objects.filter(first_seen__gte=start, first_seen__lt=end)
+            .only(*SCORE_FIELDS)
+            .order_by("-first_seen")[:QUEUE_RANKED_MAX]
+        )
         now = timezone.now()
-        ranked = sorted(window[:QUEUE_RANKED_MAX], key=lambda p: (-trending_score(p, now), p.pk))
+        ranked = sorted(window, key=lambda p: (-trending_score(p, now), p.pk))
         whens = [When(pk=p.pk, then=Value(i)) for i, p in enumerate(ranked)]
         rank = Case(*whens, default=Value(len(ranked)), output_field=IntegerField()) if whens else Value(0)
         # Annotated before ordering: ModelAdmin.get_queryset would order by the rank before it exists.

@@ -221,3 +221,29 @@ def test_review_deadline_policy(
         assert AuditEntry.objects.get(action="deadline_trending_only").actor == "system"
     if status == "skipped":
         assert AuditEntry.objects.get(action="deadline_skip").actor == "system"
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "ready"),
+    [
+        ("auto", "draft", True),
+        ("review", "draft", False),
+        ("review", "approved", True),
+        ("review", "paused", False),
+        ("auto", "cancelled", False),
+    ],
+)
+def test_ready_to_send_waits_for_an_editor_in_review_mode(db, settings, mode, status, ready):
+    settings.MODERATION_MODE = mode
+    assert digest_actions.ready_to_send(Digest(date=TODAY, status=status)) is ready
+
+
+def test_preview_without_any_active_reader_uses_a_stand_in(morning):
+    from subscribers.models import Subscriber
+
+    Subscriber.objects.all().delete()
+    client, _ = superuser_client()
+    page = preview(client, morning.digest)
+    assert page.status_code == 200
+    assert "no active subscriber: a stand-in without interests" in page.content.decode()
+    assert page.context["message"].to == ["boss@example.com"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from newsletter.models import Delivery, Digest
-from papers.models import Moderation, Paper
+from papers.models import FetchRun, Moderation, Paper
 from tests.admin_support import PASSWORD, make_morning, trending_titles
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
@@ -88,6 +88,10 @@ def test_editor_rejects_pins_previews_and_approves(live_server, page):
     assert Delivery.objects.filter(status="sent").count() == 2
     page.screenshot(path=str(SCREENSHOTS / "admin-sent.png"), full_page=False)
 
+    FetchRun.objects.create(
+        source="arxiv:cs.CV", status="failed", errors=1, messages=["https://rss.arxiv.org/rss/cs.CV: HTTP 503"]
+    )
     page.goto(f"{live_server.url}/admin/newsletter/digest/dashboard/")
     expect(page.locator("svg.chart")).to_have_count(3)
+    expect(page.get_by_text("HTTP 503")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "admin-dashboard.png"), full_page=True)
