@@ -224,6 +224,17 @@ class PaperAdmin(admin.ModelAdmin):
     def trending(self, paper: Paper) -> str:
         return f"{trending_score(paper):.3f}"
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The same actions as the queue, one click away on the paper's own page.
+        paper = self.get_object(request, object_id)
+        actions = [
+            ("approve", "Approve"),
+            ("reject", "Reject…"),
+            ("unpin", "Unpin") if paper and paper.pinned else ("pin", "Pin"),
+            ("unfeature", "Unfeature") if paper and paper.featured else ("feature", "Feature"),
+        ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "paper_actions": actions})
+
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         if change and form.changed_data:

@@ -247,3 +247,9 @@ def test_preview_without_any_active_reader_uses_a_stand_in(morning):
     assert page.status_code == 200
     assert "no active subscriber: a stand-in without interests" in page.content.decode()
     assert page.context["message"].to == ["boss@example.com"]
+
+
+def test_the_digest_page_links_to_its_preview(morning):
+    client, _ = superuser_client()
+    page = client.get(reverse("admin:newsletter_digest_change", args=[morning.digest.pk])).content.decode()
+    assert reverse("admin:newsletter_digest_preview", args=[morning.digest.pk]) in page

@@ -200,3 +200,16 @@ def test_refresh_leaves_an_approved_digest_alone(morning):
     Paper.objects.filter(title=before[0]).update(moderation=Moderation.REJECTED)
     assert refresh_draft(morning.digest) == []
     assert trending_titles(morning.digest) == before
+
+
+def test_the_papers_own_page_offers_the_queue_actions(morning):
+    client, _ = superuser_client()
+    paper = Paper.objects.first()
+    page = client.get(reverse("admin:papers_paper_change", args=[paper.pk])).content.decode()
+    assert 'name="action" value="pin"' in page and f'name="_selected_action" value="{paper.pk}"' in page
+    client.post(QUEUE, {"action": "pin", "_selected_action": paper.pk, "index": "0"})
+    assert Paper.objects.get(pk=paper.pk).pinned
+    assert (
+        'name="action" value="unpin"'
+        in client.get(reverse("admin:papers_paper_change", args=[paper.pk])).content.decode()
+    )
