@@ -145,3 +145,20 @@ def test_editors_cannot_import_subscribers(db):
     client, _ = editor_client()
     assert client.get(reverse("admin:subscribers_subscriber_import")).status_code == 403
     assert client.get(reverse("admin:subscribers_subscriber_export")).status_code == 200
+
+
+def test_import_page_sends_big_files_to_the_command(db, settings):
+    from subscribers.admin import UPLOAD_MAX_BYTES
+
+    client, _ = superuser_client()
+    big = SimpleUploadedFile("big.csv", b"email\n" + b"x" * UPLOAD_MAX_BYTES)
+    page = client.post(reverse("admin:subscribers_subscriber_import"), {"file": big}).content.decode()
+    assert "use `manage.py import_subscribers FILE.csv`" in page
+    assert not Subscriber.objects.exists()
+
+
+def test_import_refuses_overlong_interests_and_addresses(db):
+    rows = [(2, "a@example.com", "x" * 2001), (3, "b" * 250 + "@example.com", ""), (4, "ok@example.com", "nlp")]
+    result = import_subscribers(iter(rows))
+    assert result.summary() == "imported=1 updated=0 refused=2"
+    assert [why for _, _, why in result.refusals] == ["interests longer than 2000 characters", "not a valid address"]
