@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -261,7 +261,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor", "action", "target_type", "target_repr", "detail")
+    list_display = ("created_at", "actor", "action", "target_type", "target", "detail")
     list_filter = ("action", "target_type", "actor")
     search_fields = ("target_repr", "detail", "actor")
     date_hierarchy = "created_at"
+
+    @admin.display(description="target", ordering="target_repr")
+    def target(self, entry: AuditEntry) -> str:
+        app_label, _, model_name = entry.target_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=[entry.target_id])
+        except NoReverseMatch:
+            return entry.target_repr
+        return format_html('<a href="{}">{}</a>', url, entry.target_repr)

@@ -17,7 +17,7 @@ def record(user, action: str, targets: list[models.Model] | models.Model, detail
             user=user,
             actor=actor,
             action=action,
-            target_type=target._meta.model_name,
+            target_type=target._meta.label_lower,  # "papers.paper": enough to link back to it
             target_id=target.pk,
             target_repr=str(target)[:300],
             detail=detail,

@@ -89,6 +89,8 @@ def test_reject_asks_for_a_reason_then_keeps_the_paper_out_of_the_draft(morning)
         victim.pk,
         "Retracted <b>by authors</b>",
     )
+    trail = client.get(reverse("admin:newsletter_auditentry_changelist")).content.decode()
+    assert f'<a href="{reverse("admin:papers_paper_change", args=[victim.pk])}">' in trail
     # The reason is shown to editors as text, never as markup.
     page = client.get(QUEUE, {"moderation__exact": "rejected"}).content.decode()
     assert "Retracted &lt;b&gt;by authors&lt;/b&gt;" in page

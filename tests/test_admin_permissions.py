@@ -93,6 +93,7 @@ def test_nobody_edits_the_audit_trail_or_the_ledger(morning):
     AuditEntry.objects.create(actor="x", action="approve", target_type="digest", target_repr="d")
     entry = AuditEntry.objects.get()
     assert client.get(reverse("admin:newsletter_auditentry_change", args=[entry.pk])).status_code == 200
+    assert ">d</td>" in client.get(reverse("admin:newsletter_auditentry_changelist")).content.decode()
     assert client.post(reverse("admin:newsletter_auditentry_delete", args=[entry.pk])).status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
 
