@@ -12,7 +12,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from newsletter import audit, dashboard, digest_actions
-from newsletter.digest import build_digest
 from newsletter.login_limits import RateLimitedAdminLoginForm
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
@@ -35,6 +34,7 @@ DIGEST_ACTIONS = {
         "cancelled",
     ),
 }
+NO_DIGEST_YET = "No digest for today yet: the daily job builds it right after the morning fetch."
 PREVIEW_REFRESH_SECONDS = 5  # while a send runs, the preview page reloads to show progress
 
 
@@ -174,7 +174,11 @@ class DigestAdmin(admin.ModelAdmin):
     def today_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
             return HttpResponse(status=403)
-        digest = build_digest(timezone.now().date())
+        # Not built here: a digest built before the morning fetch would go out without the morning's papers.
+        digest = Digest.objects.filter(date=timezone.now().date()).first()
+        if digest is None:
+            self.message_user(request, NO_DIGEST_YET, messages.INFO)
+            return redirect("admin:newsletter_digest_changelist")
         digest_actions.refresh_draft(digest)
         return redirect("admin:newsletter_digest_preview", digest.pk)
 

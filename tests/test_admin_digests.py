@@ -167,14 +167,16 @@ def test_editor_note_is_markdown_rendered_and_sanitized(morning):
     assert "<strong>this</strong>" in preview(client, morning.digest).content.decode()
 
 
-def test_todays_digest_shortcut_builds_and_previews(db):
+def test_todays_digest_shortcut_previews_but_never_builds_early(db):
     with time_machine.travel(MORNING, tick=False):
-        make_morning()
-        Digest.objects.all().delete()
+        morning = make_morning()
         client, _ = superuser_client()
         response = client.get(reverse("admin:newsletter_digest_today"))
-    digest = Digest.objects.get(date=TODAY)
-    assert response.url == reverse("admin:newsletter_digest_preview", args=[digest.pk])
+        assert response.url == reverse("admin:newsletter_digest_preview", args=[morning.digest.pk])
+        Digest.objects.all().delete()
+        page = client.get(reverse("admin:newsletter_digest_today"), follow=True).content.decode()
+    assert "No digest for today yet" in page
+    assert not Digest.objects.exists()
 
 
 def test_review_mode_draft_grows_as_editors_approve(morning, settings):
