@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
@@ -33,6 +34,9 @@ def page(chromium_path, monkeypatch):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs keep their own connection (Django's connections are
+        # context-local); close it here, or the test database cannot be dropped at the end of the run.
+        connections.close_all()
 
 
 @pytest.mark.browser
