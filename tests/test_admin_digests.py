@@ -255,3 +255,25 @@ def test_the_digest_page_links_to_its_preview(morning):
     client, _ = superuser_client()
     page = client.get(reverse("admin:newsletter_digest_change", args=[morning.digest.pk])).content.decode()
     assert reverse("admin:newsletter_digest_preview", args=[morning.digest.pk]) in page
+
+
+def test_bulk_actions_on_the_digest_list(morning, django_capture_on_commit_callbacks, outbox):
+    client, _ = superuser_client()
+    sent = Digest.objects.create(date=TODAY - timedelta(days=1), status=Digest.Status.SENT)
+    changelist = reverse("admin:newsletter_digest_changelist")
+
+    def bulk(action: str, digests: list[Digest]) -> str:
+        data = {"action": action, "_selected_action": [d.pk for d in digests]}
+        return client.post(changelist, data, follow=True).content.decode()
+
+    page = bulk("pause_selected", [morning.digest, sent])
+    assert "is draft: cannot make it paused" in page and "is sent: cannot make it paused" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        page = bulk("approve_selected", [morning.digest])
+    assert "approved; sending has started" in page
+    assert Digest.objects.get(pk=morning.digest.pk).status == Digest.Status.SENT
+    assert len(read_outbox(outbox)) == 2
+    assert "cannot make it sending" in bulk("resume_selected", [sent])
+    assert "cannot make it cancelled" in bulk("cancel_selected", [sent])
+    list_page = client.get(changelist).content.decode()
+    assert '<progress max="2" value="2"></progress> 2/2' in list_page
