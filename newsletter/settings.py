@@ -204,3 +204,14 @@ ARXIV_API_MAX_RESULTS = env_int("ARXIV_API_MAX_RESULTS", 100)
 FETCH_SCHEDULE = env_str("FETCH_SCHEDULE", "30 4 * * *")
 # pylatexenc logs every LaTeX slip in an abstract; ingest keeps the source text of a span it cannot read.
 LOGGING["loggers"]["pylatexenc"] = {"level": "ERROR"}
+# --- Admin --------------------------------------------------------------------------------------
+# In review mode a digest goes out only once an editor approves it; this is the UTC hour by which they must.
+REVIEW_DEADLINE_HOUR = env_int("REVIEW_DEADLINE_HOUR", 7)
+# What happens to a digest nobody approved by the deadline: "skip" the day, or send "trending_only".
+REVIEW_MISSED_POLICY = env_str("REVIEW_MISSED_POLICY", "skip")
+# Failed admin logins allowed per window, per username and per client address (a shared office NAT gets more).
+ADMIN_LOGIN_MAX_FAILURES_PER_USER = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_USER", 5)
+ADMIN_LOGIN_MAX_FAILURES_PER_IP = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
+if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
+    raise ImproperlyConfigured(f"REVIEW_MISSED_POLICY={REVIEW_MISSED_POLICY!r}: use skip or trending_only")

@@ -2,6 +2,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
     help = "Create demo subscribers and an admin user when there are none (used by `make run`)."
 
     def handle(self, *args, **options) -> None:
+        call_command("setup_roles", stdout=self.stdout)
         if not Subscriber.objects.exists():
             for email, interests in DEMO_SUBSCRIBERS:
                 Subscriber.objects.create(

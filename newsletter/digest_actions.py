@@ -1,0 +1,212 @@
+"""What editors do to a digest: refresh the draft, preview it, test it, approve, pause, resume, cancel.
+
+Each action is a guarded status change (one UPDATE ... WHERE status IN allowed), so two editors clicking at
+once cannot both win, and each is written to the audit trail.
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import markdown
+import nh3
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from newsletter import audit
+from newsletter.delivery import ledger_counts
+from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
+from newsletter.models import Delivery, Digest, DigestPaper
+from newsletter.render import digest_email
+from papers.models import Moderation, Paper
+from papers.ranking import for_you_many, rank_trending
+from subscribers.models import Subscriber
+
+Status = Digest.Status
+# A digest may still change until its first message leaves.
+EDITABLE = (Status.DRAFT, Status.SKIPPED)
+TEST_SUBJECT_PREFIX = "[Test] "
+# Errors listed per digest in the admin: enough to see every distinct failure, not every row.
+LEDGER_ERRORS_SHOWN = 20
+PROBLEM_STATUSES = (
+    Delivery.Status.FAILED,
+    Delivery.Status.AMBIGUOUS,
+    Delivery.Status.BOUNCED,
+    Delivery.Status.COMPLAINED,
+    Delivery.Status.SKIPPED,
+)
+NOTE_TAGS = {"p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "code", "pre", "h3", "h4", "hr"}
+
+
+class ActionRefused(Exception):
+    """The digest is not in a state that allows this action; the message says why, for the editor."""
+
+
+def editor_note_html(text: str) -> str:
+    """The editor's Markdown note as HTML safe to put in a page or an email: only simple tags survive."""
+    return nh3.clean(markdown.markdown(text or ""), tags=NOTE_TAGS, attributes={"a": {"href", "title"}})
+
+
+def refresh_draft(digest: Digest) -> list[Paper]:
+    """Re-rank a digest nobody has approved yet, so moderation (reject, pin, approve) shows in its preview."""
+    with transaction.atomic():
+        digest = Digest.objects.select_for_update().get(pk=digest.pk)
+        if digest.status not in EDITABLE or digest.deliveries.exists():
+            return []
+        trending = rank_trending(candidate_papers(digest.date), settings.DIGEST_TRENDING_COUNT)
+        DigestPaper.objects.filter(digest=digest).delete()
+        DigestPaper.objects.bulk_create(
+            DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
+        )
+        digest.status = Status.DRAFT if trending else Status.SKIPPED
+        digest.save(update_fields=["status"])
+    return trending
+
+
+def refresh_open_drafts(today: date | None = None) -> int:
+    """Refresh every digest from today on that is still a draft (or skipped for want of papers)."""
+    today = today or timezone.now().date()
+    digests = list(Digest.objects.filter(date__gte=today, status__in=EDITABLE))
+    for digest in digests:
+        refresh_draft(digest)
+    return len(digests)
+
+
+def trending_papers(digest: Digest) -> list[Paper]:
+    return list(Paper.objects.filter(digestpaper__digest=digest).order_by("digestpaper__position"))
+
+
+def preview_email(digest: Digest, subscriber: Subscriber) -> EmailMultiAlternatives:
+    """The message this subscriber would get from this digest, built the way a send builds it."""
+    trending = trending_papers(digest)
+    candidates = candidate_papers(digest.date)
+    by_id = {p.pk: p for p in candidates}
+    picks = for_you_many([subscriber], candidates, {subscriber.pk: {p.pk for p in trending}}).get(subscriber.pk, [])
+    return digest_email(digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks])
+
+
+def send_test(digest: Digest, subscriber: Subscriber, to_email: str, user=None) -> EmailMultiAlternatives:
+    """Send `subscriber`'s version of the digest to `to_email` through the real backend; no ledger row."""
+    if not to_email:
+        raise ActionRefused("Your account has no email address: add one to your user to receive tests.")
+    message = preview_email(digest, subscriber)
+    message.to = [to_email]
+    message.subject = TEST_SUBJECT_PREFIX + message.subject
+    message.send()
+    audit.record(user, "send_test", digest, f"as {subscriber.email} to {to_email}")
+    return message
+
+
+def _move(digest_id: int, allowed: tuple[str, ...], new: str, **fields) -> Digest:
+    updated = Digest.objects.filter(pk=digest_id, status__in=allowed).update(status=new, **fields)
+    digest = Digest.objects.get(pk=digest_id)
+    if not updated:
+        raise ActionRefused(f"{digest} is {digest.get_status_display().lower()}: cannot make it {new}.")
+    return digest
+
+
+def approve(digest_id: int, user=None) -> Digest:
+    """Approve the draft and queue its send (workers pick it up once this request commits)."""
+    from newsletter.tasks import send_digest_task
+
+    if not DigestPaper.objects.filter(digest_id=digest_id).exists():
+        raise ActionRefused(f"{Digest.objects.get(pk=digest_id)} has no papers to send.")
+    digest = _move(digest_id, (Status.DRAFT,), Status.APPROVED)
+    audit.record(user, "approve", digest)
+    transaction.on_commit(lambda: send_digest_task.delay(digest_id))
+    return digest
+
+
+def pause(digest_id: int, user=None) -> Digest:
+    digest = _move(digest_id, (Status.APPROVED, Status.SENDING), Status.PAUSED)
+    audit.record(user, "pause", digest)
+    return digest
+
+
+def resume(digest_id: int, user=None) -> Digest:
+    from newsletter.tasks import fan_out
+
+    digest = _move(digest_id, (Status.PAUSED,), Status.SENDING)
+    audit.record(user, "resume", digest)
+    fan_out(digest_id)
+    digest.refresh_from_db()
+    return digest
+
+
+def cancel(digest_id: int, user=None) -> Digest:
+    """Stop for good: rows not yet claimed are marked skipped so the ledger says why they never went."""
+    digest = _move(digest_id, (Status.DRAFT, Status.APPROVED, Status.SENDING, Status.PAUSED), Status.CANCELLED)
+    skipped = Delivery.objects.filter(digest=digest, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, error="digest cancelled"
+    )
+    audit.record(user, "cancel", digest, f"{skipped} queued deliveries skipped" if skipped else "")
+    return digest
+
+
+def ready_to_send(digest: Digest) -> bool:
+    """For the scheduler, before it starts a send: in review mode only a digest an editor approved (or one
+    already under way) may go; in auto mode any draft may."""
+    if settings.MODERATION_MODE == "review":
+        return digest.status in (Status.APPROVED, Status.SENDING)
+    return digest.status in (Status.DRAFT, Status.APPROVED, Status.SENDING)
+
+
+def review_deadline(day: date) -> datetime:
+    return datetime.combine(day, time(hour=settings.REVIEW_DEADLINE_HOUR), tzinfo=UTC)
+
+
+def apply_review_deadline(day: date, now: datetime | None = None) -> str:
+    """For the scheduler: in review mode, what to do with a digest nobody approved by the deadline.
+
+    Returns what happened: "not-review-mode", "not-due", "nothing-to-do", "skipped" or "trending-only"."""
+    from newsletter.tasks import send_digest_task
+
+    now = now or timezone.now()
+    if settings.MODERATION_MODE != "review":
+        return "not-review-mode"
+    if now < review_deadline(day):
+        return "not-due"
+    digest = Digest.objects.filter(date=day, status=Status.DRAFT).first()
+    if digest is None:
+        return "nothing-to-do"
+    if settings.REVIEW_MISSED_POLICY == "skip":
+        _move(digest.pk, (Status.DRAFT,), Status.SKIPPED)
+        audit.record(None, "deadline_skip", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
+        return "skipped"
+    # Trending only: rank what was not rejected, as in auto mode; "For you" still draws on approved papers only.
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    unrejected = Paper.objects.filter(first_seen__gte=end - CANDIDATE_WINDOW, first_seen__lt=end).exclude(
+        moderation=Moderation.REJECTED
+    )
+    trending = rank_trending(list(unrejected), settings.DIGEST_TRENDING_COUNT)
+    with transaction.atomic():
+        digest = _move(digest.pk, (Status.DRAFT,), Status.APPROVED)
+        DigestPaper.objects.filter(digest=digest).delete()
+        DigestPaper.objects.bulk_create(
+            DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
+        )
+        audit.record(None, "deadline_trending_only", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
+        transaction.on_commit(lambda: send_digest_task.delay(digest.pk))
+    return "trending-only"
+
+
+def ledger_summary(digest: Digest) -> dict:
+    """The delivery ledger of one digest: counts by status, progress, and its distinct errors."""
+    counts = ledger_counts(digest.pk)
+    total = sum(counts.values())
+    done = total - counts[Delivery.Status.QUEUED] - counts[Delivery.Status.SENDING]
+    errors = list(
+        Delivery.objects.filter(digest=digest, status__in=PROBLEM_STATUSES)
+        .exclude(error="")
+        .values("status", "error")
+        .annotate(n=Count("pk"))
+        .order_by("-n")[:LEDGER_ERRORS_SHOWN]
+    )
+    return {
+        "counts": counts,
+        "total": total,
+        "done": done,
+        "percent": round(100 * done / total) if total else 0,
+        "errors": errors,
+    }

@@ -1,0 +1,161 @@
+"""Editorial decisions on papers: approve, reject (with a reason), pin, feature, add by arXiv id, merge.
+
+Each function changes rows in bulk, writes one audit entry per paper, and refreshes the open draft digest
+so the editor's preview shows the decision at once.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.db import transaction
+
+from newsletter import audit
+from papers.ingest import fetch_and_ingest, ingest_records
+from papers.models import Moderation, Paper
+from papers.sources import SOURCE_KINDS, SourceError, get_source
+from papers.text import arxiv_id_from
+
+REJECTION_REASON_MAX = 300  # Paper.rejection_reason's length
+# The arXiv API answers one id with an Atom feed of one entry; the listing parser reads that format too.
+ARXIV_API_URL = "https://export.arxiv.org/api/query?id_list={arxiv_id}"
+ARXIV_API_SPEC = "arxiv-api:id:{arxiv_id}"
+# Fields a merge copies from a duplicate when the kept paper has none.
+FILLABLE_FIELDS = (
+    "arxiv_id",
+    "doi",
+    "abstract",
+    "url",
+    "pdf_url",
+    "code_url",
+    "project_url",
+    "thumbnail_url",
+    "primary_category",
+    "comment",
+    "journal_ref",
+    "published",
+    "ai_summary",
+)
+SIGNAL_FIELDS = ("upvotes", "num_comments", "github_stars")
+
+
+class ModerationError(Exception):
+    """An editor's request that cannot be done; the message is shown to them as is."""
+
+
+def _apply(papers: Iterable[Paper], user, action: str, detail: str = "", **changes) -> int:
+    papers = list(papers)
+    ids = [p.pk for p in papers]
+    with transaction.atomic():
+        Paper.objects.filter(pk__in=ids).update(**changes)
+        audit.record(user, action, papers, detail)
+    _refresh_drafts()
+    return len(ids)
+
+
+def _refresh_drafts() -> None:
+    from newsletter.digest_actions import refresh_open_drafts
+
+    refresh_open_drafts()
+
+
+def approve(papers: Iterable[Paper], user=None) -> int:
+    return _apply(papers, user, "approve", moderation=Moderation.APPROVED, rejection_reason="")
+
+
+def reject(papers: Iterable[Paper], reason: str, user=None) -> int:
+    reason = " ".join(reason.split())[:REJECTION_REASON_MAX]
+    if not reason:
+        raise ModerationError("Say why the paper is rejected.")
+    return _apply(papers, user, "reject", reason, moderation=Moderation.REJECTED, rejection_reason=reason, pinned=False)
+
+
+def pin(papers: Iterable[Paper], user=None, pinned: bool = True) -> int:
+    return _apply(papers, user, "pin" if pinned else "unpin", pinned=pinned)
+
+
+def feature(papers: Iterable[Paper], user=None, featured: bool = True) -> int:
+    return _apply(papers, user, "feature" if featured else "unfeature", featured=featured)
+
+
+def add_paper(reference: str, user=None, path: Path | None = None) -> tuple[Paper, bool]:
+    """Look a paper up on arXiv by id or URL and store it; (paper, created). `path` reads a saved API answer."""
+    arxiv_id = arxiv_id_from(reference.strip())
+    if not arxiv_id:
+        raise ModerationError(f"{reference.strip()[:100]!r} is not an arXiv id or arxiv.org URL.")
+    existing = Paper.objects.filter(canonical_id=arxiv_id).first()
+    if existing:
+        return existing, False
+    try:
+        _lookup(arxiv_id, path)
+    except SourceError as exc:
+        raise ModerationError(f"arXiv lookup for {arxiv_id} failed: {exc}") from None
+    paper = Paper.objects.filter(canonical_id=arxiv_id).first()
+    if paper is None:
+        raise ModerationError(f"arXiv has no paper {arxiv_id}.")
+    audit.record(user, "add", paper, f"looked up from {reference.strip()[:200]}")
+    _refresh_drafts()
+    return paper, True
+
+
+def _lookup(arxiv_id: str, path: Path | None) -> None:
+    if "arxiv-api" in SOURCE_KINDS:
+        fetch_and_ingest(ARXIV_API_SPEC.format(arxiv_id=arxiv_id), path=path)
+        return
+    # Until the dedicated arXiv API source exists, read its Atom answer with the arXiv feed parser.
+    from papers.fetch import http_get
+
+    try:
+        data = Path(path).read_bytes() if path else http_get(ARXIV_API_URL.format(arxiv_id=arxiv_id))
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+    parsed = get_source("arxiv").parse(data)
+    records = [r for r in parsed.records if arxiv_id_from(r.arxiv_id) == arxiv_id]
+    ingest_records(records, "arxiv-api")
+
+
+def merge(keep: Paper, duplicates: Iterable[Paper], user=None) -> Paper:
+    """Fold duplicates into `keep`: digest slots and sent-paper records point at it, sources are united,
+    missing fields and the strongest signals are taken over, then the duplicates are deleted."""
+    from newsletter.models import Delivery, DigestPaper
+
+    duplicates = [d for d in duplicates if d.pk != keep.pk]
+    if not duplicates:
+        raise ModerationError("Choose at least two papers to merge.")
+    dup_ids = {d.pk for d in duplicates}
+    with transaction.atomic():
+        keep = Paper.objects.select_for_update().get(pk=keep.pk)
+        for dup in duplicates:
+            for name in FILLABLE_FIELDS:
+                if not getattr(keep, name) and getattr(dup, name):
+                    setattr(keep, name, getattr(dup, name))
+            for name in SIGNAL_FIELDS:
+                values = [v for v in (getattr(keep, name), getattr(dup, name)) if v is not None]
+                setattr(keep, name, max(values) if values else None)
+            for name in ("sources", "categories", "authors", "ai_keywords"):
+                setattr(keep, name, list(dict.fromkeys([*getattr(keep, name), *getattr(dup, name)])))
+            keep.pinned = keep.pinned or dup.pinned
+            keep.featured = keep.featured or dup.featured
+            if keep.moderation == Moderation.PENDING:
+                keep.moderation, keep.rejection_reason = dup.moderation, dup.rejection_reason
+            keep.first_seen = min(keep.first_seen, dup.first_seen)
+        keep.save()
+        # A digest that listed both keeps its slot for `keep`; one that listed only a duplicate now lists `keep`.
+        has_keep = set(DigestPaper.objects.filter(paper=keep).values_list("digest_id", flat=True))
+        DigestPaper.objects.filter(paper_id__in=dup_ids, digest_id__in=has_keep).delete()
+        DigestPaper.objects.filter(paper_id__in=dup_ids).update(paper=keep)
+        _repoint_deliveries(Delivery, dup_ids, keep.pk)
+        audit.record(user, "merge", keep, "merged " + ", ".join(d.canonical_id for d in duplicates))
+        Paper.objects.filter(pk__in=dup_ids).delete()
+    _refresh_drafts()
+    return keep
+
+
+def _repoint_deliveries(delivery_model, dup_ids: set[int], keep_id: int) -> None:
+    """Delivery.paper_ids is a JSON list: narrow by text match, then rewrite exactly in Python."""
+    rows = []
+    for dup_id in dup_ids:
+        for row in delivery_model.objects.filter(paper_ids__icontains=str(dup_id)).only("pk", "paper_ids"):
+            if dup_id in row.paper_ids:
+                row.paper_ids = list(dict.fromkeys(keep_id if pk in dup_ids else pk for pk in row.paper_ids))
+                rows.append(row)
+    delivery_model.objects.bulk_update(rows, ["paper_ids"], batch_size=1000)

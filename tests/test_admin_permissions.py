@@ -1,0 +1,143 @@
+"""Who may do what in the admin: staff only; editors moderate papers and digests but do not touch settings,
+schedules or users; admin sign-in attempts are rate-limited per username and per address."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from newsletter.models import AuditEntry, Digest
+from newsletter.roles import EDITOR_GROUP
+from papers.models import Moderation, Paper
+from tests.admin_support import MORNING, PASSWORD, editor_client, make_morning
+
+LOGIN = reverse("admin:login")
+CUSTOM_VIEWS = [
+    ("admin:newsletter_dashboard", []),
+    ("admin:newsletter_digest_today", []),
+    ("admin:papers_paper_add_arxiv", []),
+    ("admin:subscribers_subscriber_import", []),
+    ("admin:subscribers_subscriber_export", []),
+    ("admin:papers_paper_changelist", []),
+]
+FORBIDDEN_FOR_EDITORS = [
+    "/admin/auth/user/",
+    "/admin/auth/user/add/",
+    "/admin/auth/group/",
+    "/admin/django_celery_beat/periodictask/",
+    "/admin/django_celery_beat/crontabschedule/add/",
+    "/admin/subscribers/subscriber/add/",
+    "/admin/subscribers/suppression/add/",
+    "/admin/papers/paper/add/",
+]
+
+
+@pytest.fixture
+def morning(db):
+    with time_machine.travel(MORNING, tick=False):
+        yield make_morning()
+
+
+@pytest.mark.parametrize(("name", "args"), CUSTOM_VIEWS)
+def test_anonymous_visitors_are_sent_to_the_login(db, name, args):
+    response = Client().get(reverse(name, args=args))
+    assert response.status_code == 302 and response.url.startswith(LOGIN)
+
+
+def test_staff_without_permissions_get_nothing(morning):
+    User.objects.create_user("intern", "i@example.com", PASSWORD, is_staff=True)
+    client = Client()
+    client.force_login(User.objects.get(username="intern"))
+    for name, args in CUSTOM_VIEWS:
+        assert client.get(reverse(name, args=args)).status_code == 403, name
+    preview = reverse("admin:newsletter_digest_preview", args=[morning.digest.pk])
+    assert client.get(preview).status_code == 403
+    act = reverse("admin:newsletter_digest_act", args=[morning.digest.pk, "approve"])
+    assert client.post(act).status_code == 403
+    assert Digest.objects.get(pk=morning.digest.pk).status == Digest.Status.DRAFT
+
+
+def test_non_staff_cannot_sign_in_to_the_admin(db):
+    User.objects.create_user("reader", "r@example.com", PASSWORD)
+    page = Client().post(LOGIN, {"username": "reader", "password": PASSWORD})
+    assert page.status_code == 200 and "Please enter the correct username and password" in page.content.decode()
+
+
+def test_editors_moderate_papers_and_digests(morning, django_capture_on_commit_callbacks):
+    client, user = editor_client()
+    paper = Paper.objects.first()
+    queue = reverse("admin:papers_paper_changelist")
+    client.post(queue, {"action": "reject", "_selected_action": [paper.pk], "apply": "1", "reason": "off-topic"})
+    assert Paper.objects.get(pk=paper.pk).moderation == Moderation.REJECTED
+    assert client.get(reverse("admin:newsletter_digest_preview", args=[morning.digest.pk])).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:newsletter_digest_act", args=[morning.digest.pk, "approve"]))
+    assert Digest.objects.get(pk=morning.digest.pk).status == Digest.Status.SENT
+    assert set(AuditEntry.objects.filter(user=user).values_list("action", flat=True)) == {"reject", "approve"}
+    assert client.get(reverse("admin:newsletter_auditentry_changelist")).status_code == 200
+    assert client.get(reverse("admin:newsletter_dashboard")).status_code == 200
+
+
+@pytest.mark.parametrize("url", FORBIDDEN_FOR_EDITORS)
+def test_editors_cannot_change_settings_schedules_or_users(db, url):
+    client, _ = editor_client()
+    assert client.get(url).status_code == 403
+
+
+def test_nobody_edits_the_audit_trail_or_the_ledger(morning):
+    client, _ = editor_client()
+    AuditEntry.objects.create(actor="x", action="approve", target_type="digest", target_repr="d")
+    entry = AuditEntry.objects.get()
+    assert client.get(reverse("admin:newsletter_auditentry_change", args=[entry.pk])).status_code == 200
+    assert ">d</td>" in client.get(reverse("admin:newsletter_auditentry_changelist")).content.decode()
+    assert client.post(reverse("admin:newsletter_auditentry_delete", args=[entry.pk])).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_setup_roles_is_idempotent_and_setup_demo_runs_it(db, capsys):
+    call_command("setup_roles")
+    call_command("setup_roles")
+    group = Group.objects.get(name=EDITOR_GROUP)
+    codenames = set(group.permissions.values_list("codename", flat=True))
+    assert "change_paper" in codenames and "change_digest" in codenames
+    assert not {c for c in codenames if c.endswith(("_user", "_group", "_periodictask", "_crontabschedule"))}
+    group.delete()
+    call_command("setup_demo")
+    assert Group.objects.filter(name=EDITOR_GROUP).exists()
+
+
+def attempt(client: Client, username: str, password: str, address: str = "10.0.0.1"):
+    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_admin_login_is_rate_limited_per_username(db, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES_PER_USER, settings.ADMIN_LOGIN_WINDOW_SECONDS = 3, 600
+    User.objects.create_superuser("boss", "b@example.com", PASSWORD)
+    client = Client()
+    with time_machine.travel(MORNING.replace(minute=0), tick=False) as clock:
+        for _ in range(3):
+            assert "correct username and password" in attempt(client, "boss", "wrong").content.decode()
+        # Locked now, even with the right password, and from another address.
+        locked = attempt(client, "BOSS", PASSWORD, "10.9.9.9")
+        assert "Too many failed sign-in attempts. Wait up to 10 minutes and try again." in locked.content.decode()
+        assert "_auth_user_id" not in client.session
+        # Another user from the first address is not blocked by boss's failures.
+        User.objects.create_superuser("eve", "e@example.com", PASSWORD)
+        assert attempt(Client(), "eve", PASSWORD).status_code == 302
+        clock.shift(timedelta(seconds=601))
+        assert attempt(client, "boss", PASSWORD).status_code == 302
+
+
+def test_admin_login_is_rate_limited_per_address(db, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES_PER_IP = 4
+    User.objects.create_superuser("boss", "b@example.com", PASSWORD)
+    with time_machine.travel(MORNING.replace(minute=0), tick=False):
+        for i in range(4):
+            attempt(Client(), f"guess{i}", "wrong", "10.0.0.7")
+        locked = attempt(Client(), "boss", PASSWORD, "10.0.0.7")
+        assert "Too many failed sign-in attempts" in locked.content.decode()
+        assert attempt(Client(), "boss", PASSWORD, "10.0.0.8").status_code == 302
