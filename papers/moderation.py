@@ -10,15 +10,14 @@ from pathlib import Path
 from django.db import transaction
 
 from newsletter import audit
-from papers.ingest import fetch_and_ingest, ingest_records
+from papers.ingest import ingest_records
 from papers.models import Moderation, Paper
-from papers.sources import SOURCE_KINDS, SourceError, get_source
+from papers.sources import SourceError, get_source
 from papers.text import arxiv_id_from
 
 REJECTION_REASON_MAX = 300  # Paper.rejection_reason's length
 # The arXiv API answers one id with an Atom feed of one entry; the listing parser reads that format too.
-ARXIV_API_URL = "https://export.arxiv.org/api/query?id_list={arxiv_id}"
-ARXIV_API_SPEC = "arxiv-api:id:{arxiv_id}"
+ARXIV_API_SPEC = "arxiv-api:{arxiv_id}"
 # Fields a merge copies from a duplicate when the kept paper has none.
 FILLABLE_FIELDS = (
     "arxiv_id",
@@ -98,19 +97,16 @@ def add_paper(reference: str, user=None, path: Path | None = None) -> tuple[Pape
 
 
 def _lookup(arxiv_id: str, path: Path | None) -> None:
-    if "arxiv-api" in SOURCE_KINDS:
-        fetch_and_ingest(ARXIV_API_SPEC.format(arxiv_id=arxiv_id), path=path)
-        return
-    # Until the dedicated arXiv API source exists, read its Atom answer with the arXiv feed parser.
+    """Fetch (or read the saved answer for) one id through the arXiv API source; store only that entry."""
     from papers.fetch import http_get
 
+    source = get_source(ARXIV_API_SPEC.format(arxiv_id=arxiv_id))
     try:
-        data = Path(path).read_bytes() if path else http_get(ARXIV_API_URL.format(arxiv_id=arxiv_id))
+        data = Path(path).read_bytes() if path else http_get(source.url_for(None))
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-    parsed = get_source("arxiv").parse(data)
-    records = [r for r in parsed.records if arxiv_id_from(r.arxiv_id) == arxiv_id]
-    ingest_records(records, "arxiv-api")
+    parsed = source.parse(data)
+    ingest_records([r for r in parsed.records if arxiv_id_from(r.arxiv_id) == arxiv_id], source.name)
 
 
 def merge(keep: Paper, duplicates: Iterable[Paper], user=None) -> Paper:
