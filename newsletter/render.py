@@ -9,10 +9,10 @@ The digest is rendered for every reader of a 100k send, so the work is split by 
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from email.utils import make_msgid
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 import css_inline
@@ -38,6 +38,11 @@ EMAIL_CSS = TEMPLATE_DIR / "emails" / "email.css"
 MAX_HTML_BYTES = 100 * 1024
 # Categories beyond these are cross-lists that say little about the paper.
 MAX_CATEGORIES_SHOWN = 4
+# Mail lines may not exceed 998 bytes (RFC 5322); under this, Django sends the HTML as 8-bit text.
+MAX_LINE_BYTES = 900
+# A reason past this is a reader's long interest list: enough to say why, short enough for one line.
+MAX_REASON_CHARS = 160
+LINE_BREAK_BYTES = 1  # the template puts each "For you" card on its own line
 # Paper views are kept per process across digests; a day brings a few hundred papers.
 PAPER_VIEW_CACHE_SIZE = 5000
 DIGEST_CACHE_SIZE = 4
@@ -136,6 +141,13 @@ def render_email(name: str, context: dict) -> RenderedEmail:
     )
 
 
+def _render(name: str, context: dict) -> str:
+    """`Template.render` without merging the environment's globals into every context (Jinja's
+    `shared=True`): the per-reader templates use none, and the merge is a large part of a small render."""
+    template = environment().get_template(name)
+    return "".join(template.root_render_func(template.new_context(context, shared=True)))
+
+
 def build_message(rendered: RenderedEmail, to: str, headers: dict[str, str] | None = None) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=rendered.subject, body=rendered.text, from_email=settings.DIGEST_FROM_EMAIL, to=[to], headers=headers
@@ -152,10 +164,14 @@ def archive_path(day: date) -> str:
     return f"/digests/{day:%Y-%m-%d}/"
 
 
+@lru_cache(maxsize=8)
+def _site_domain(site_url: str) -> str:
+    return urlsplit(site_url).hostname or "localhost"
+
+
 def list_headers(unsubscribe_url: str) -> dict[str, str]:
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
     return {
-        "Message-ID": make_msgid(domain=domain),
+        "Message-ID": make_msgid(domain=_site_domain(settings.SITE_URL)),
         "List-Id": settings.DIGEST_LIST_ID,
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -163,6 +179,9 @@ def list_headers(unsubscribe_url: str) -> dict[str, str]:
 
 
 # --- Papers as readers see them -----------------------------------------------------------------------
+
+
+NO_HTML = Markup("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,18 +200,25 @@ class PaperView:
     links: tuple[tuple[str, str], ...]
     meta_text: str
     summary_text: str
-    html_bytes: int = 0  # size of its HTML card with the summary
+    # The card, rendered once: top (title, authors), bottom with and without the summary, in both parts.
+    html_top: Markup = NO_HTML
+    html_bottom: Markup = NO_HTML
+    html_bottom_compact: Markup = NO_HTML
+    text_top: str = ""
+    text_bottom: str = ""
+    text_bottom_compact: str = ""
+    html_bytes: int = 0  # the HTML card's size with the summary
     compact_html_bytes: int = 0  # and without
 
 
 def paper_view(paper: Paper, fallback_url: str) -> PaperView:
     """The view of `paper`, cached per process by id and last change. `fallback_url` is where the title
     links when the paper has no URL and no arXiv id (the day's archive page)."""
-    key = (paper.pk, paper.updated_at, fallback_url)
-    view = _views.get(key) if paper.pk else None
+    key = (paper.id, paper.updated_at, fallback_url)  # .id, not .pk: this runs ten times per reader
+    view = _views.get(key)
     if view is None:
-        view = _measured(_make_view(paper, fallback_url))
-        if paper.pk:
+        view = _with_card(_make_view(paper, fallback_url))
+        if paper.id:
             if len(_views) >= PAPER_VIEW_CACHE_SIZE:
                 _views.clear()
             _views[key] = view
@@ -241,17 +267,42 @@ def _make_view(paper: Paper, fallback_url: str) -> PaperView:
     )
 
 
-def _measured(view: PaperView) -> PaperView:
-    card = environment().get_template("emails/digest/_paper.html").module.card
-    return PaperView(
-        **{name: getattr(view, name) for name in PaperView.__slots__ if not name.endswith("html_bytes")},
-        html_bytes=_size(card(view)),
-        compact_html_bytes=_size(card(view, compact=True)),
+def _with_card(view: PaperView) -> PaperView:
+    env = environment()
+    html = env.get_template("emails/digest/_paper.html").module
+    text = env.get_template("emails/digest/_paper.txt").module
+    top, bottom, compact = (fold_long_lines(html.top(view)), fold_long_lines(html.bottom(view)),
+                            fold_long_lines(html.bottom(view, compact=True)))  # fmt: skip
+    return replace(
+        view,
+        html_top=top,
+        html_bottom=bottom,
+        html_bottom_compact=compact,
+        text_top=text.top(view),
+        text_bottom=text.bottom(view),
+        text_bottom_compact=text.bottom(view, compact=True),
+        html_bytes=_size(top) + _size(bottom),
+        compact_html_bytes=_size(top) + _size(compact),
     )
 
 
 def _size(html: str) -> int:
     return len(html.encode())
+
+
+def fold_long_lines(html: str) -> Markup:
+    """The HTML with no line longer than MAX_LINE_BYTES, broken at spaces (whitespace either way in our
+    markup), so the message can go out as plain 8-bit text instead of slow quoted-printable."""
+    if _size(html) <= MAX_LINE_BYTES or all(_size(line) <= MAX_LINE_BYTES for line in html.split("\n")):
+        return Markup(html)  # noqa: S704 - our own rendered, escaped HTML
+    lines = []
+    for line in html.split("\n"):
+        while _size(line) > MAX_LINE_BYTES and " " in line[1:]:
+            cut = line.rfind(" ", 1, MAX_LINE_BYTES // 4) if " " in line[1 : MAX_LINE_BYTES // 4] else line.find(" ", 1)
+            lines.append(line[:cut])
+            line = line[cut + 1 :]
+        lines.append(line)
+    return Markup("\n".join(lines))  # noqa: S704 - the same HTML, only spaces turned into newlines
 
 
 # --- The digest: shared parts once, then one reader at a time -----------------------------------------
@@ -263,6 +314,7 @@ class DigestParts:
 
     date_label: str
     short_date: str
+    subject: str
     archive_url: str
     top_title: str
     preheader: str
@@ -273,9 +325,11 @@ class DigestParts:
     trending_html_compact: Markup
     trending_text: str
     trending_text_compact: str
+    for_you_header: Markup = NO_HTML
     frame_bytes: int = 0  # the HTML with no paper in it, links of the longest kind
     for_you_header_bytes: int = 0
-    reason_bytes: int = 0  # what a "For you" reason adds to a card besides its own text
+    trending_bytes: int = 0
+    trending_compact_bytes: int = 0
     cache_key: tuple = field(default=(), repr=False)
 
 
@@ -286,7 +340,7 @@ def digest_parts(digest: Digest, trending: list[Paper]) -> DigestParts:
         digest.date,
         digest.editor_note,
         settings.SITE_URL,
-        tuple((p.pk, p.updated_at) for p in trending),
+        tuple((p.id, p.updated_at) for p in trending),
     )
     parts = _digests.get(key)
     if parts is None:
@@ -299,6 +353,12 @@ def digest_parts(digest: Digest, trending: list[Paper]) -> DigestParts:
 _digests: dict[tuple, DigestParts] = {}
 
 
+def clear_caches() -> None:
+    """Forget every cached paper view and digest part (tests; a deploy restarts the workers anyway)."""
+    _views.clear()
+    _digests.clear()
+
+
 def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestParts:
     env = environment()
     archive_url = site_link(archive_path(digest.date))
@@ -307,54 +367,75 @@ def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestPar
     text_macros = env.get_template("emails/digest/_paper.txt").module
     note = textfmt.note_html(digest.editor_note)
     top_title = views[0].title if views else ""
+    short_date = f"{digest.date:%b} {digest.date.day}"
+    subject = env.get_template("emails/digest/subject.txt").render(short_date=short_date, top_title=top_title)
     parts = DigestParts(
         date_label=f"{digest.date:%A, %B} {digest.date.day}, {digest.date:%Y}",
-        short_date=f"{digest.date:%b} {digest.date.day}",
+        short_date=short_date,
+        subject=" ".join(subject.split()),
         archive_url=archive_url,
         top_title=top_title,
         preheader=f"Top paper today: {top_title}" if top_title else "Today's new research papers",
         # nh3 allowed only the note's safe tags and http(s) links, and inlining adds only style attributes.
-        note_html=Markup(css_inline.CSSInliner(minify_css=True).inline_fragment(note, EMAIL_CSS.read_text()))  # noqa: S704
+        note_html=fold_long_lines(css_inline.CSSInliner(minify_css=True).inline_fragment(note, EMAIL_CSS.read_text()))
         if note
         else Markup(""),
         note_text=textfmt.note_text(digest.editor_note),
         trending=views,
-        trending_html=html_macros.trending(views) if views else Markup(""),
-        trending_html_compact=html_macros.trending(views, compact=True) if views else Markup(""),
+        trending_html=fold_long_lines(html_macros.trending(views)) if views else Markup(""),
+        trending_html_compact=fold_long_lines(html_macros.trending(views, compact=True)) if views else Markup(""),
         trending_text=text_macros.trending(views) if views else "",
         trending_text_compact=text_macros.trending(views, compact=True) if views else "",
         cache_key=key,
     )
     longest = site_link(f"/unsubscribe/{make_token(LONGEST_SUBSCRIBER_ID, Purpose.UNSUBSCRIBE)}/")
     frame = _context(parts, [], longest, longest, trending_compact=True, intro="x" * 80)
-    frame["trending_html"] = Markup("")
+    frame["trending_html"] = NO_HTML
     parts.frame_bytes = _size(render_email("digest", frame).html)
-    parts.for_you_header_bytes = _size(html_macros.section("For you", "x" * 80))
-    if views:
-        card = html_macros.card
-        parts.reason_bytes = _size(card(views[0], reason="x")) - _size(card(views[0])) - 1
+    parts.for_you_header = html_macros.section(
+        "For you", "Picked from today's new papers for the interests you follow."
+    )
+    parts.for_you_header_bytes = _size(parts.for_you_header)
+    parts.trending_bytes = _size(parts.trending_html)
+    parts.trending_compact_bytes = _size(parts.trending_html_compact)
     return parts
 
 
 @dataclass(slots=True)
 class ForYouItem:
     view: PaperView
-    reason: str
+    reason_html: Markup
+    reason_text: str
+    reason_bytes: int
     compact: bool = False
 
 
-def fit_to_size(parts: DigestParts, items: list[ForYouItem], budget: int) -> tuple[list[ForYouItem], bool]:
+@lru_cache(maxsize=4096)
+def _reason(reason: str) -> tuple[Markup, str, int]:
+    """A "For you" reason in both parts; readers of one digest share most reasons, so they are cached."""
+    text = textfmt.plain(reason)
+    if not text:
+        return NO_HTML, "", 0
+    if len(text) > MAX_REASON_CHARS:
+        text = text[:MAX_REASON_CHARS].rsplit(" ", 1)[0] + "…"
+    env = environment()
+    html = env.get_template("emails/digest/_paper.html").module.reason(text)
+    return html, env.get_template("emails/digest/_paper.txt").module.reason(text), _size(html)
+
+
+def fit_to_size(parts: DigestParts, items: list[ForYouItem], budget: int) -> tuple[list[ForYouItem], bool, int]:
     """Which "For you" cards keep their summary, which are dropped, and whether the trending section goes
     compact, so the HTML stays under `budget` bytes: summaries go first (trending, then "For you" from the
-    last card up), papers only after that (from the last card up)."""
-    total = parts.frame_bytes + len(parts.trending_html.encode())
+    last card up), papers only after that (from the last card up). Also returns the estimated size, an
+    upper bound: the frame was measured with the longest links and intro."""
+    total = parts.frame_bytes + parts.trending_bytes
     if items:
         total += parts.for_you_header_bytes
-    reason_sizes = [parts.reason_bytes + len(item.reason.encode()) for item in items]
-    total += sum(item.view.html_bytes + extra for item, extra in zip(items, reason_sizes, strict=True))
+    extra = [item.reason_bytes + LINE_BREAK_BYTES for item in items]
+    total += sum(item.view.html_bytes for item in items) + sum(extra)
     if total <= budget:
-        return items, False
-    total -= len(parts.trending_html.encode()) - len(parts.trending_html_compact.encode())
+        return items, False, total
+    total -= parts.trending_bytes - parts.trending_compact_bytes
     for item in reversed(items):
         if total <= budget:
             break
@@ -363,8 +444,8 @@ def fit_to_size(parts: DigestParts, items: list[ForYouItem], budget: int) -> tup
     keep = len(items)
     while total > budget and keep:
         keep -= 1
-        total -= items[keep].view.compact_html_bytes + reason_sizes[keep]
-    return items[:keep], True
+        total -= items[keep].view.compact_html_bytes + extra[keep]
+    return items[:keep], True, total
 
 
 def _context(
@@ -384,6 +465,7 @@ def _context(
         "note_html": parts.note_html,
         "note_text": parts.note_text,
         "for_you": for_you,
+        "for_you_header": parts.for_you_header,
         "trending_html": parts.trending_html_compact if trending_compact else parts.trending_html,
         "trending_text": parts.trending_text_compact if trending_compact else parts.trending_text,
         "archive_url": parts.archive_url,
@@ -399,6 +481,36 @@ def _intro(trending: int, for_you: int) -> str:
     return f"Today: {for_you} paper{'s' if for_you != 1 else ''} picked for you and {trend}."
 
 
+def render_digest(
+    digest: Digest,
+    subscriber: Subscriber,
+    trending: list[Paper],
+    picks: list[tuple[Pick, Paper]],
+    max_html_bytes: int = MAX_HTML_BYTES,
+) -> tuple[RenderedEmail, dict]:
+    """One reader's digest as subject, text and HTML, and the context it was rendered from."""
+    parts = digest_parts(digest, trending)
+    preferences_url = site_link(f"/preferences/{make_token(subscriber.pk, Purpose.PREFERENCES)}/")
+    unsubscribe_url = site_link(f"/unsubscribe/{make_token(subscriber.pk, Purpose.UNSUBSCRIBE)}/")
+    items = [ForYouItem(paper_view(paper, parts.archive_url), *_reason(pick.reason or "")) for pick, paper in picks]
+    budget = max_html_bytes
+    while True:
+        shown, trending_compact, estimate = fit_to_size(parts, items, budget)
+        intro = _intro(len(parts.trending), len(shown))
+        context = _context(parts, shown, preferences_url, unsubscribe_url, trending_compact, intro)
+        rendered = RenderedEmail(parts.subject, _render("emails/digest/body.txt", context),
+                                 _render("emails/digest/body.html", context))  # fmt: skip
+        if estimate <= max_html_bytes:
+            break  # an upper bound: no need to measure
+        over = _size(rendered.html) - max_html_bytes
+        if over <= 0 or not shown:
+            if over > 0:
+                log.warning("digest %s for reader %s is %d bytes over the size limit", digest.pk, subscriber.pk, over)
+            break
+        budget -= over  # the estimate was short: ask for that much less and try again
+    return rendered, context
+
+
 def digest_email(
     digest: Digest,
     subscriber: Subscriber,
@@ -407,29 +519,5 @@ def digest_email(
     max_html_bytes: int = MAX_HTML_BYTES,
 ) -> EmailMultiAlternatives:
     """One reader's digest, ready to send; its Message-ID is in `extra_headers`."""
-    parts = digest_parts(digest, trending)
-    preferences_url = site_link(f"/preferences/{make_token(subscriber.pk, Purpose.PREFERENCES)}/")
-    unsubscribe_url = site_link(f"/unsubscribe/{make_token(subscriber.pk, Purpose.UNSUBSCRIBE)}/")
-    items = [
-        ForYouItem(paper_view(paper, parts.archive_url), textfmt.plain(pick.reason) if pick.reason else "")
-        for pick, paper in picks
-    ]
-    budget = max_html_bytes
-    while True:
-        shown, trending_compact = fit_to_size(parts, items, budget)
-        context = _context(
-            parts,
-            shown,
-            preferences_url,
-            unsubscribe_url,
-            trending_compact,
-            _intro(len(parts.trending), len(shown)),
-        )
-        rendered = render_email("digest", context)
-        over = _size(rendered.html) - max_html_bytes
-        if over <= 0 or not shown:
-            break
-        budget -= over  # the estimate was short: ask for that much less and try again
-    if over > 0:
-        log.warning("digest %s for subscriber %s is %d bytes over the size limit", digest.pk, subscriber.pk, over)
-    return build_message(rendered, subscriber.email, list_headers(unsubscribe_url))
+    rendered, context = render_digest(digest, subscriber, trending, picks, max_html_bytes)
+    return build_message(rendered, subscriber.email, list_headers(context["unsubscribe_url"]))

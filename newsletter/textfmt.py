@@ -76,7 +76,7 @@ ABBREVIATION = re.compile(r"\\(" + "|".join(ABBREVIATIONS) + r")\b\.?")
 UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")  # in LaTeX a comment; in an abstract "95%" means percent
 UNESCAPED_AMPERSAND = re.compile(r"(?<!\\)&")  # an alignment tab in LaTeX, "and" in an abstract
 # Three plain words in a row do not occur in a formula; between two dollar signs they mean prices.
-PROSE = re.compile(r"(?:(?<![\\\w])[A-Za-z]{2,}\s+){3}")
+PROSE = re.compile(r"(?:(?<![\\\w])[A-Za-z]{2,}[,;.]?\s+){3}")
 SCRIPT_GROUP = re.compile(r"([\^_])(\{([^{}]*)\}|([A-Za-z0-9+\-=()]))")
 SUPERSCRIPT = dict(
     zip("0123456789+-=()abcdefghijklmnoprstuvwxyzT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵀ", strict=True)
