@@ -42,7 +42,7 @@ MAX_CATEGORIES_SHOWN = 4
 MAX_LINE_BYTES = 900
 # A reason past this is a reader's long interest list: enough to say why, short enough for one line.
 MAX_REASON_CHARS = 160
-LINE_BREAK_BYTES = 1  # the template puts each "For you" card on its own line
+LINE_BREAK_BYTES = 2  # the template puts each "For you" card on its own line (CRLF on the wire)
 # Paper views are kept per process across digests; a day brings a few hundred papers.
 PAPER_VIEW_CACHE_SIZE = 5000
 DIGEST_CACHE_SIZE = 4
@@ -287,7 +287,8 @@ def _with_card(view: PaperView) -> PaperView:
 
 
 def _size(html: str) -> int:
-    return len(html.encode())
+    """Bytes on the wire: UTF-8, and every line break sent as CRLF."""
+    return len(html.encode()) + html.count("\n")
 
 
 def fold_long_lines(html: str) -> Markup:

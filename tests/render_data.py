@@ -3,6 +3,9 @@ authors, votes, AI summaries and LaTeX) and the 79-paper seed corpus, ingested t
 
 from pathlib import Path
 
+import pytest
+
+from newsletter import render
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 
@@ -25,3 +28,17 @@ def ingest_fixture_papers() -> list[Paper]:
     for spec, name in FIXTURE_SOURCES:
         fetch_and_ingest(spec, path=FIXTURES / name)
     return sorted(Paper.objects.all(), key=lambda p: (-(p.upvotes or -1), p.pk))
+
+
+# Fixtures for the rendering tests; a test module uses them by importing the *_fixture functions.
+@pytest.fixture(name="fresh_render_caches")
+def fresh_render_caches_fixture():
+    """Paper views and digest parts are cached per process; a test starts and ends without them."""
+    render.clear_caches()
+    yield
+    render.clear_caches()
+
+
+@pytest.fixture(name="papers")
+def papers_fixture(db, fresh_render_caches) -> list[Paper]:
+    return ingest_fixture_papers()

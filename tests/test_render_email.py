@@ -13,22 +13,13 @@ from papers.ranking import Pick
 from subscribers.models import Subscriber
 from subscribers.tokens import Purpose, read_token
 from tests.helpers import parts, read_outbox
-from tests.render_data import ingest_fixture_papers
+from tests.render_data import fresh_render_caches_fixture, papers_fixture  # noqa: F401 - fixtures
 
 DAY = date(2026, 11, 28)
 SITE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_render_caches():
-    render.clear_caches()
-    yield
-    render.clear_caches()
-
-
-@pytest.fixture
-def papers(db) -> list[Paper]:
-    return ingest_fixture_papers()
+pytestmark = pytest.mark.usefixtures("fresh_render_caches")
 
 
 @pytest.fixture
@@ -259,7 +250,7 @@ def test_the_largest_realistic_digest_stays_under_gmails_clip_limit(outbox, pape
     send(digest, reader, trending, picks)
     message, text, html = received(outbox)
 
-    assert len(html.encode()) <= render.MAX_HTML_BYTES < 102 * 1024
+    assert len(html.encode()) <= render.MAX_HTML_BYTES < 102 * 1024  # the .eml's own bytes, CRLF line ends
     assert html.rstrip().endswith("</html>")
     unsubscribe = "".join(message["List-Unsubscribe"].split()).strip("<>")
     assert html.index(unsubscribe) > html.rindex('class="card"')
@@ -273,7 +264,7 @@ def test_the_largest_realistic_digest_stays_under_gmails_clip_limit(outbox, pape
 def test_summaries_go_before_papers_trending_first_then_the_last_picks(outbox, papers, digest, reader):
     trending, picks = papers[:5], [(Pick(p.pk, 1.0, "matches: x"), p) for p in papers[5:15]]
     full = render.render_digest(digest, reader, trending, picks)[0].html
-    limit = len(full.encode()) - 2500
+    limit = render._size(full) - 2500
     send(digest, reader, trending, picks, max_html_bytes=limit)
     _, _, html = received(outbox)
 
