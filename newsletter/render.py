@@ -109,13 +109,22 @@ def inline_css(source: str, css: str) -> str:
     return restored
 
 
+# A template asks for a stylesheet (a path under templates/) with a comment on its first line:
+# {#- css: emails/email.css -#}
+CSS_REQUEST = re.compile(r"\A\s*\{#-?\s*css:\s*(\S+?)\s*-?#\}")
+
+
 class InliningLoader(jinja2.FileSystemLoader):
-    """Loads templates from disk; HTML email templates come with templates/emails/email.css inlined."""
+    """Loads templates from disk; a template whose first line asks for a stylesheet gets it inlined."""
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, object]:
         source, filename, uptodate = super().get_source(environment, template)
-        if template.startswith("emails/") and template.endswith(".html"):
-            source = inline_css(source, EMAIL_CSS.read_text())
+        request = CSS_REQUEST.match(source)
+        if request:
+            stylesheet = (TEMPLATE_DIR / request.group(1)).resolve()
+            if not stylesheet.is_relative_to(TEMPLATE_DIR.resolve()):
+                raise jinja2.TemplateError(f"{template}: stylesheet outside the templates: {request.group(1)}")
+            source = inline_css(source[request.end() :], stylesheet.read_text())
         return source, filename, uptodate
 
 
