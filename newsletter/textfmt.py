@@ -77,6 +77,7 @@ UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")  # in LaTeX a comment; in an abstrac
 UNESCAPED_AMPERSAND = re.compile(r"(?<!\\)&")  # an alignment tab in LaTeX, "and" in an abstract
 # Three plain words in a row do not occur in a formula; between two dollar signs they mean prices.
 PROSE = re.compile(r"(?:(?<![\\\w])[A-Za-z]{2,}[,;.]?\s+){3}")
+UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
 SCRIPT_GROUP = re.compile(r"([\^_])(\{([^{}]*)\}|([A-Za-z0-9+\-=()]))")
 SUPERSCRIPT = dict(
     zip("0123456789+-=()abcdefghijklmnoprstuvwxyzT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵀ", strict=True)
@@ -123,6 +124,9 @@ def latex_to_unicode(text: str) -> str:
     converter, known = _latex_converter()
     source = ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
     source = MATH.sub(_math, source)
+    dollars = [m.start() for m in UNESCAPED_DOLLAR.finditer(source)]
+    if len(dollars) % 2:  # one dollar sign left without a partner: a price, not the start of a formula
+        source = source[: dollars[-1]] + "\\" + source[dollars[-1] :]
     # A macro the converter does not know, standing alone, is usually a name the authors defined (\OM).
     source = MACRO.sub(lambda m: m.group(0) if m.group(1) in known else m.group(1), source)
     source = UNESCAPED_AMPERSAND.sub(r"\\&", UNESCAPED_PERCENT.sub(r"\\%", source))

@@ -159,6 +159,8 @@ def test_latex_in_real_abstracts_and_titles_reads_as_unicode_in_both_parts(outbo
         (r"a na\"{\i}ve baseline (\eg a model copy) and T\"ULU", "a naïve baseline (e.g. a model copy) and TÜLU"),
         (r"the proposed \OM has", "the proposed OM has"),
         ("costs over $800 per sample, or $5 a day", "costs over $800 per sample, or $5 a day"),
+        ("testing costs over $800 per sample.", "testing costs over $800 per sample."),
+        (r"$x$ then $y_2$", "x then y₂"),
         ("no LaTeX at all", "no LaTeX at all"),
     ],
 )
