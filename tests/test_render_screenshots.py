@@ -68,3 +68,26 @@ def test_the_digest_reads_well_on_desktop_and_phone_in_light_and_dark(chromium_p
         finally:
             browser.close()
     assert len(list(SCREENSHOTS.glob("digest-*.png"))) >= 4
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_archive_page_reads_well_on_a_phone_and_a_desktop(chromium_path, live_server):
+    render.clear_caches()
+    papers = ingest_fixture_papers()
+    digest = Digest.objects.create(date=date(2026, 11, 28), status=Digest.Status.SENT, editor_note="**Hello!**")
+    digest.items.create(paper=papers[0], position=0)
+    digest.items.create(paper=papers[1], position=1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            for name, width in VIEWPORTS.items():
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(f"{live_server.url}/digests/2026-11-28/")
+                assert page.get_by_role("link", name=render.paper_view(papers[0], "").title).is_visible()
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=SCREENSHOTS / f"archive-{name}.png", full_page=True)
+                page.close()
+        finally:
+            browser.close()
