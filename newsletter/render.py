@@ -256,7 +256,7 @@ def _make_view(paper: Paper, fallback_url: str) -> PaperView:
         )
         if url and url != link
     )
-    authors = textfmt.shorten_authors(paper.authors or [])
+    authors = textfmt.shorten_authors(paper.authors if isinstance(paper.authors, list) else [paper.authors or ""])
     meta = [categories] if categories else []
     if upvotes:
         meta.append(f"▲ {upvotes} upvotes")
