@@ -153,8 +153,13 @@ def render_email(name: str, context: dict) -> RenderedEmail:
 def _render(name: str, context: dict) -> str:
     """`Template.render` without merging the environment's globals into every context (Jinja's
     `shared=True`): the per-reader templates use none, and the merge is a large part of a small render."""
-    template = environment().get_template(name)
+    template = _template(name)
     return "".join(template.root_render_func(template.new_context(context, shared=True)))
+
+
+@cache
+def _template(name: str) -> jinja2.Template:
+    return environment().get_template(name)  # compiled once per process (auto_reload is off)
 
 
 def build_message(rendered: RenderedEmail, to: str, headers: dict[str, str] | None = None) -> EmailMultiAlternatives:
