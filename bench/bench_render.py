@@ -19,8 +19,8 @@ from tests.render_data import ingest_fixture_papers
 # Enough digests for a stable rate in a few seconds; the rate, not the total, is what a send depends on.
 MAX_DIGESTS = 2000
 FOR_YOU_PICKS = 10  # the default papers_per_digest
-TRENDING = 5
-ROUNDS = 3
+TRENDING = 5  # the default DIGEST_TRENDING_COUNT
+ROUNDS = 3  # best of three alternating rounds: a busy neighbour slows a round, never speeds one up
 TARGET_SHARE_OF_BARE = 0.70
 TARGET_DIGESTS_PER_SECOND = 1500
 BENCH_DAY = date(2026, 11, 28)
