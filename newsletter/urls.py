@@ -6,5 +6,6 @@ from newsletter import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("digests/", include("newsletter.archive_urls")),
     path("", include("subscribers.urls")),
 ]
