@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from newsletter import audit, dashboard, digest_actions
+from newsletter import audit, dashboard, digest_actions, textfmt
 from newsletter.login_limits import RateLimitedAdminLoginForm
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
@@ -104,7 +104,7 @@ class DigestAdmin(admin.ModelAdmin):
 
     @admin.display(description="editor's note as readers will see it")
     def note_preview(self, digest: Digest) -> str:
-        html = digest_actions.editor_note_html(digest.editor_note)
+        html = textfmt.note_html(digest.editor_note)
         return mark_safe(html) if html else "–"  # noqa: S308 - nh3 keeps only simple, attribute-free tags
 
     @admin.display(description="delivery ledger")
@@ -197,7 +197,7 @@ class DigestAdmin(admin.ModelAdmin):
             subscriber=subscriber,
             message=message,
             html=html,
-            note=mark_safe(digest_actions.editor_note_html(digest.editor_note)),  # noqa: S308 - nh3-cleaned
+            note=mark_safe(textfmt.note_html(digest.editor_note)),  # noqa: S308 - nh3-cleaned
             actions=actions if self.has_change_permission(request) else [],
             can_change=self.has_change_permission(request),
             refresh=PREVIEW_REFRESH_SECONDS if digest.status == Digest.Status.SENDING else None,

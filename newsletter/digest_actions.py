@@ -6,8 +6,6 @@ once cannot both win, and each is written to the audit trail.
 
 from datetime import UTC, date, datetime, time, timedelta
 
-import markdown
-import nh3
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -36,16 +34,10 @@ PROBLEM_STATUSES = (
     Delivery.Status.COMPLAINED,
     Delivery.Status.SKIPPED,
 )
-NOTE_TAGS = {"p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "code", "pre", "h3", "h4", "hr"}
 
 
 class ActionRefused(Exception):
     """The digest is not in a state that allows this action; the message says why, for the editor."""
-
-
-def editor_note_html(text: str) -> str:
-    """The editor's Markdown note as HTML safe to put in a page or an email: only simple tags survive."""
-    return nh3.clean(markdown.markdown(text or ""), tags=NOTE_TAGS, attributes={"a": {"href", "title"}})
 
 
 def refresh_draft(digest: Digest) -> list[Paper]:

@@ -13,9 +13,10 @@ from pathlib import Path
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from papers.latex import latex_to_unicode
 from papers.models import FetchRun, FetchState, Paper
 from papers.sources import PaperRecord, SourceError, get_source
-from papers.text import arxiv_id_from, clean_text, latex_to_text, title_id
+from papers.text import arxiv_id_from, clean_text, title_id
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def record_fields(record: PaperRecord) -> dict:
     for name in TEXT_FIELDS:
         text = clean_text(getattr(record, name))
         if text and len(text) <= MAX_LENGTHS.get(name, len(text)):  # an over-long "DOI" is not one
-            values[name] = latex_to_text(text) if name in LATEX_FIELDS else text
+            values[name] = latex_to_unicode(text) if name in LATEX_FIELDS else text
     for name in URL_FIELDS:
         url = _clean_url(getattr(record, name))
         if url and len(url) <= MAX_LENGTHS[name]:

@@ -6,17 +6,11 @@ import re
 from datetime import date, datetime
 
 import nh3
-from pylatexenc.latex2text import LatexNodes2Text
 
 WHITESPACE = re.compile(r"\s+")
 ARXIV_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\w.])")
 ARXIV_OLD_ID = re.compile(r"(?<![\w.])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?![\w.])")
 TITLE_ID_PREFIX = "title:"
-# $...$ spans that hold LaTeX markup (a backslash, sub/superscript or group): "$\\Omega_c^0$" → "Ω_c^0".
-# Spans without markup ("costs $5 and $10") are prices, not math, and stay as they are.
-MATH_SPAN = re.compile(r"\$([^$]{1,300})\$")
-MATH_MARKUP = re.compile(r"[\\^_{]")
-_latex = LatexNodes2Text(math_mode="text")
 
 
 def clean_text(value: object) -> str:
@@ -27,22 +21,6 @@ def clean_text(value: object) -> str:
     if "<" in text or "&" in text:
         text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
     return WHITESPACE.sub(" ", text).strip()
-
-
-def latex_to_text(text: str) -> str:
-    """Inline LaTeX math in titles and abstracts as readable Unicode."""
-    if "$" not in text:
-        return text
-    return MATH_SPAN.sub(_math_span, text)
-
-
-def _math_span(match: re.Match) -> str:
-    span = match.group(1)
-    if not MATH_MARKUP.search(span):
-        return match.group(0)
-    text = WHITESPACE.sub(" ", _latex.latex_to_text(span)).strip()
-    # pylatexenc leaves its "%s" template behind when a macro lacks its arguments: keep the source then.
-    return text if text and "%s" not in text else match.group(0)
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

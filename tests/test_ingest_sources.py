@@ -57,7 +57,7 @@ def test_old_rdf_latex_title_is_stored_as_readable_unicode():
 
     ingest_records(parse("arxiv:hep-ex", "arxiv_rss1_rdf_hep-ex.xml").records, "arxiv:hep-ex")
     title = Paper.objects.get(canonical_id="2107.03419").title
-    assert "Ω_c^0" in title and "$" not in title and "\\Omega" not in title
+    assert "Ω_c⁰" in title and "$" not in title and "\\Omega" not in title
 
 
 def test_arxiv_api_reads_primary_category_comment_journal_ref_doi_and_old_style_ids():
