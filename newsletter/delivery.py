@@ -1,19 +1,35 @@
 """The delivery ledger: fix the recipients, claim rows, send, record each outcome.
 
 A Delivery row is written before a message goes out and updated after, so a crash never re-sends to
-everyone and every recipient's fate can be read from the ledger.
+everyone and every recipient's fate can be read from the ledger:
+
+    queued ──claim──► sending ──► sent (provider message id) ──webhook──► bounced / complained
+       ▲                 │  └───► failed (permanent rejection, or transient errors past the last attempt)
+       └── transient ────┘  └───► skipped (unsubscribed or suppressed since the list was fixed; cancelled)
+           error, retried        sending too long (worker died) ─sweeper─► queued again or ambiguous
+
+Rows are claimed and their outcomes written CLAIM_BATCH_SIZE at a time, so a worker killed with kill -9
+leaves at most one batch in `sending`, and the queries per chunk do not grow with the recipients.
 """
 
 import logging
+import os
+import smtplib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import redis
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from newsletter.models import Delivery, Digest
+from newsletter.models import Delivery, Digest, WebhookEvent
+from newsletter.ratelimit import provider_bucket
 from newsletter.render import digest_email
 from papers.models import Paper
 from papers.ranking import for_you_many
@@ -24,7 +40,21 @@ log = logging.getLogger(__name__)
 # Subscribers per Celery task: big enough to amortize the per-chunk queries and ranking, small enough
 # that a chunk takes seconds, so a killed worker redoes little and several workers share a send evenly.
 SEND_CHUNK_SIZE = 200
+# Rows claimed, and outcomes written, together: a killed worker leaves at most this many rows whose fate is
+# unknown, and one claim plus one write per this many messages keeps the database out of the hot loop.
+CLAIM_BATCH_SIZE = 20
 OPEN_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+# Rows that reached the provider (a bounce or complaint comes after the message went out).
+DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED)
+# A digest in one of these takes no new recipients and no new claims.
+CLOSED_DIGEST_STATUSES = (Digest.Status.CANCELLED, Digest.Status.SKIPPED, Digest.Status.PAUSED)
+# SMTP reply that closes the connection: the rest of the chunk must wait for a new one.
+SMTP_SERVICE_UNAVAILABLE = 421
+ERROR_TEXT_LIMIT = 1000
+
+
+def batched(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @dataclass
@@ -32,48 +62,144 @@ class SendCounts:
     sent: int = 0
     skipped: int = 0
     failed: int = 0
+    retry: int = 0  # rows handed back to the queue after a transient error, for a later attempt
 
     def summary(self) -> str:
         return f"sent={self.sent} skipped={self.skipped} failed={self.failed}"
 
 
-def fix_recipients(digest: Digest) -> int:
-    """One queued Delivery row per active subscriber without one; the recipient list is fixed now."""
-    existing = Delivery.objects.filter(digest=digest).values("subscriber_id")
-    ids = (
-        Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).exclude(pk__in=existing).values_list("pk", flat=True)
+# --- Starting, pausing, resuming, cancelling -------------------------------------------------------------
+
+
+def fix_recipients(digest: Digest, subscriber_ids: Iterable[int] | None = None) -> int:
+    """One queued Delivery row per active subscriber (of `subscriber_ids`, or all) without one."""
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
+    if subscriber_ids is not None:
+        active = active.filter(pk__in=list(subscriber_ids))
+    ids = active.exclude(pk__in=Delivery.objects.filter(digest=digest).values("subscriber_id")).values_list(
+        "pk", flat=True
     )
     rows = [Delivery(digest=digest, subscriber_id=pk) for pk in ids.iterator(chunk_size=5000)]
     Delivery.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
     return len(rows)
 
 
-def start_send(digest_id: int) -> list[list[int]]:
-    """Mark the digest as sending, fix its recipients, and return the queued subscriber ids in chunks."""
+def start_send(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyone: bool = False) -> list[list[int]]:
+    """Mark the digest as sending, add recipients, and return the queued subscriber ids in chunks.
+
+    Recipients are added for `subscriber_ids`, or for every active subscriber when `everyone` is set or the
+    digest has not started yet; with neither, a send already under way just continues (resume, sweeper)."""
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=digest_id)
-        if digest.status in (Digest.Status.CANCELLED, Digest.Status.SKIPPED, Digest.Status.PAUSED):
+        if digest.status in CLOSED_DIGEST_STATUSES:
+            return []
+        under_way = digest.status in (Digest.Status.SENDING, Digest.Status.SENT)
+        adding = everyone or subscriber_ids is not None or not under_way
+        if not adding and digest.status == Digest.Status.SENT:
             return []
         if digest.status != Digest.Status.SENDING:
             digest.status = Digest.Status.SENDING
             digest.send_started_at = digest.send_started_at or timezone.now()
             digest.save(update_fields=["status", "send_started_at"])
-        fix_recipients(digest)
+        if adding:
+            fix_recipients(digest, subscriber_ids)
     queued = list(
         Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED)
         .order_by("subscriber_id")
         .values_list("subscriber_id", flat=True)
     )
-    return [queued[i : i + SEND_CHUNK_SIZE] for i in range(0, len(queued), SEND_CHUNK_SIZE)]
+    if not queued:
+        finish_if_done(digest_id)
+    return batched(queued, SEND_CHUNK_SIZE)
 
 
-def claim(digest_id: int, subscriber_ids: list[int]) -> list[Delivery]:
-    """Move this chunk's queued rows to sending under a fresh token; rows another worker holds are left alone."""
-    token = uuid.uuid4().hex
+def pause_send(digest_id: int) -> bool:
+    """Workers stop claiming rows for this digest; what is in flight finishes."""
+    return bool(Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).update(status=Digest.Status.PAUSED))
+
+
+def resume_send(digest_id: int) -> bool:
+    """Back to sending, and the queued rows fanned out to the workers again."""
+    from newsletter.tasks import fan_out
+
+    with transaction.atomic():
+        if not Digest.objects.filter(pk=digest_id, status=Digest.Status.PAUSED).update(status=Digest.Status.SENDING):
+            return False
+        fan_out(digest_id)
+    return True
+
+
+def cancel_send(digest_id: int) -> int:
+    """Stop for good: no more claims; rows not yet sent are skipped with the reason. Returns rows skipped."""
+    with transaction.atomic():
+        Digest.objects.filter(pk=digest_id).exclude(status__in=[Digest.Status.SENT, Digest.Status.SKIPPED]).update(
+            status=Digest.Status.CANCELLED
+        )
+        return Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SKIPPED, error="send cancelled", updated_at=timezone.now()
+        )
+
+
+# --- Sending one chunk ---------------------------------------------------------------------------------
+
+
+def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
+    """Move these rows from queued to sending under a fresh token, unless the digest stopped sending.
+
+    Returns the token and {row id: the subscriber's status now} for the rows this call won; rows another
+    worker holds, or that are already done, are left alone. The token names the process, for post-mortems."""
+    token = f"{os.getpid():x}-{uuid.uuid4().hex}"[:32]
+    now = timezone.now()
     Delivery.objects.filter(
-        digest_id=digest_id, subscriber_id__in=subscriber_ids, status=Delivery.Status.QUEUED
-    ).update(status=Delivery.Status.SENDING, claim_token=token, claimed_at=timezone.now(), attempts=F("attempts") + 1)
-    return list(Delivery.objects.filter(claim_token=token, status=Delivery.Status.SENDING).select_related("subscriber"))
+        Exists(Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING)),
+        pk__in=row_ids,
+        status=Delivery.Status.QUEUED,
+    ).update(
+        status=Delivery.Status.SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
+    )
+    won = Delivery.objects.filter(pk__in=row_ids, claim_token=token).values_list("pk", "subscriber__status")
+    return token, dict(won)
+
+
+def record(token: str, rows: list[Delivery]) -> None:
+    """Write the outcomes of a batch in one statement, only where our claim still stands."""
+    if not rows:
+        return
+    fields = ["status", "error", "message_id", "sent_at", "paper_ids"]
+    cases = {}
+    for name in fields:
+        field = Delivery._meta.get_field(name)
+        cases[name] = Case(*[When(pk=row.pk, then=Value(getattr(row, name), output_field=field)) for row in rows])
+    Delivery.objects.filter(pk__in=[row.pk for row in rows], claim_token=token, status=Delivery.Status.SENDING).update(
+        **cases, updated_at=timezone.now()
+    )
+
+
+def smtp_code(exc: BaseException) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return max((code for code, _ in exc.recipients.values()), default=None)
+    return getattr(exc, "smtp_code", None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try later: timeouts, dropped connections, HTTP 429/5xx, SMTP 4xx (421, 450, 451...)."""
+    if isinstance(exc, AnymailRecipientsRefused):
+        return False
+    if isinstance(exc, AnymailAPIError):
+        return exc.status_code is None or exc.status_code == 429 or exc.status_code >= 500
+    code = smtp_code(exc)
+    if code is not None:
+        return 400 <= code < 500
+    return isinstance(exc, OSError | TimeoutError | redis.RedisError)
+
+
+def breaks_connection(exc: BaseException) -> bool:
+    """A transient refusal of one recipient leaves the connection usable; anything else ends the chunk."""
+    return not (isinstance(exc, smtplib.SMTPRecipientsRefused) and smtp_code(exc) != SMTP_SERVICE_UNAVAILABLE)
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
 
 
 def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
@@ -81,10 +207,17 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
     from newsletter.digest import candidate_papers
 
     counts = SendCounts()
-    rows = claim(digest_id, subscriber_ids)
-    if not rows:
-        return counts
     digest = Digest.objects.get(pk=digest_id)
+    if digest.status != Digest.Status.SENDING:
+        return counts
+    rows = list(
+        Delivery.objects.filter(digest_id=digest_id, subscriber_id__in=subscriber_ids, status=Delivery.Status.QUEUED)
+        .select_related("subscriber")
+        .order_by("subscriber_id")
+    )
+    if not rows:
+        finish_if_done(digest_id)
+        return counts
     trending = list(Paper.objects.filter(digestpaper__digest=digest).order_by("digestpaper__position"))
     candidates = candidate_papers(digest.date)
     by_id = {p.pk: p for p in candidates}
@@ -95,34 +228,72 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
     )
     exclude = {row.subscriber_id: {p.pk for p in trending} for row in rows}
     picks_by_subscriber = for_you_many([row.subscriber for row in rows], candidates, exclude)
-    now = timezone.now()
+    bucket = provider_bucket()
     with mail.get_connection() as connection:
-        for row in rows:
-            subscriber = row.subscriber
-            if subscriber.status != Subscriber.Status.ACTIVE or email_hash(subscriber.email) in suppressed:
-                row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {subscriber.status}"
-                counts.skipped += 1
-                continue
-            picks = picks_by_subscriber.get(subscriber.pk, [])
-            message = digest_email(digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks])
-            message.connection = connection
-            try:
-                message.send()
-            except Exception as exc:  # noqa: BLE001 - any provider error is recorded on the row, never lost
-                log.warning("delivery %s failed: %s", row.pk, exc)
-                row.status, row.error = Delivery.Status.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
-                counts.failed += 1
-                continue
-            status = getattr(message, "anymail_status", None)
-            row.message_id = (
-                status.message_id if status and status.message_id else message.extra_headers["Message-ID"]
-            )[:300]
-            row.status, row.sent_at, row.error = Delivery.Status.SENT, now, ""
-            row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
-            counts.sent += 1
-    Delivery.objects.bulk_update(rows, ["status", "error", "message_id", "sent_at", "paper_ids"])
+        for batch in batched(rows, CLAIM_BATCH_SIZE):
+            token, won = claim(digest_id, [row.pk for row in batch])
+            done: list[Delivery] = []
+            broken = None
+            for row in (row for row in batch if row.pk in won):
+                subscriber = row.subscriber
+                done.append(row)
+                if broken:
+                    row.status, row.error = Delivery.Status.QUEUED, f"retrying after {broken}"
+                    counts.retry += 1
+                elif won[row.pk] != Subscriber.Status.ACTIVE or email_hash(subscriber.email) in suppressed:
+                    why = "suppressed" if won[row.pk] == Subscriber.Status.ACTIVE else won[row.pk]
+                    row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {why}"
+                    counts.skipped += 1
+                else:
+                    picks = picks_by_subscriber.get(subscriber.pk, [])
+                    try:
+                        message = digest_email(
+                            digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks]
+                        )
+                        message.connection = connection
+                        if bucket:
+                            bucket.take()
+                        message.send()
+                    except Exception as exc:  # noqa: BLE001 - every provider error is recorded on the row
+                        if is_transient(exc) and row.attempts < settings.DELIVERY_MAX_ATTEMPTS:
+                            row.status, row.error = Delivery.Status.QUEUED, describe(exc)
+                            counts.retry += 1
+                            broken = describe(exc) if breaks_connection(exc) else None
+                        else:
+                            log.warning("delivery %s failed: %s", row.pk, exc)
+                            row.status, row.error = Delivery.Status.FAILED, describe(exc)
+                            counts.failed += 1
+                        continue
+                    status = getattr(message, "anymail_status", None)
+                    row.message_id = (
+                        status.message_id if status and status.message_id else message.extra_headers["Message-ID"]
+                    )[:300]
+                    row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
+                    row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
+                    counts.sent += 1
+            record(token, done)
+            if broken:
+                break
+            if any(row.status == Delivery.Status.FAILED for row in done):
+                pause_if_failing(digest_id)
     finish_if_done(digest_id)
     return counts
+
+
+def pause_if_failing(digest_id: int) -> bool:
+    """Past the error-rate threshold the send pauses itself: something is wrong beyond single addresses."""
+    outcomes = Delivery.objects.filter(digest_id=digest_id).aggregate(
+        failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+        done=Count("pk", filter=Q(status__in=[Delivery.Status.FAILED, *DELIVERED_STATUSES])),
+    )
+    if outcomes["done"] < settings.DELIVERY_PAUSE_MIN_OUTCOMES:
+        return False
+    if outcomes["failed"] / outcomes["done"] <= settings.DELIVERY_PAUSE_ERROR_RATE:
+        return False
+    paused = pause_send(digest_id)
+    if paused:
+        log.error("digest %s paused: %s of %s deliveries failed", digest_id, outcomes["failed"], outcomes["done"])
+    return paused
 
 
 def finish_if_done(digest_id: int) -> bool:
@@ -132,6 +303,58 @@ def finish_if_done(digest_id: int) -> bool:
         status=Digest.Status.SENT, sent_at=timezone.now()
     )
     return True
+
+
+# --- Housekeeping --------------------------------------------------------------------------------------
+
+
+def stuck_cutoff(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
+
+
+def stuck_count(now: datetime | None = None) -> int:
+    """Rows claimed by a worker that has not reported back within the claim timeout (for the admin)."""
+    return Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=stuck_cutoff(now)).count()
+
+
+def sweep_stuck(now: datetime | None = None) -> int:
+    """Resolve rows left in `sending` by a dead worker, by DELIVERY_STUCK_POLICY. Returns rows resolved.
+
+    "resend" queues them again (a message that was on the wire at the crash may arrive twice), unless they
+    already used every attempt (a message that kills its worker each time must not loop forever)."""
+    stuck = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=stuck_cutoff(now))
+    stamp = {"updated_at": timezone.now()}
+    resolved = 0
+    if settings.DELIVERY_STUCK_POLICY == "resend":
+        resolved += stuck.filter(attempts__lt=settings.DELIVERY_MAX_ATTEMPTS).update(
+            status=Delivery.Status.QUEUED, error="worker stopped mid-send; queued again", **stamp
+        )
+    resolved += stuck.update(
+        status=Delivery.Status.AMBIGUOUS, error="worker stopped mid-send; the message may or may not have gone", **stamp
+    )
+    return resolved
+
+
+def stalled_digests(now: datetime | None = None) -> list[int]:
+    """Digests sending with queued rows but no ledger activity for the claim timeout: their tasks were lost
+    (broker restarted empty, worker killed holding them); fanning out again is safe, claims are exclusive."""
+    sending = Digest.objects.filter(status=Digest.Status.SENDING).filter(
+        Exists(Delivery.objects.filter(digest=OuterRef("pk"), status=Delivery.Status.QUEUED).values("pk"))
+    )
+    cutoff = stuck_cutoff(now)
+    return [
+        digest.pk
+        for digest in sending.annotate(last=Max("deliveries__updated_at"))
+        if digest.last is None or digest.last < cutoff
+    ]
+
+
+def purge_ledger(now: datetime | None = None) -> int:
+    """Drop ledger rows and webhook events older than DELIVERY_LEDGER_DAYS; a ledger must not grow forever."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.DELIVERY_LEDGER_DAYS)
+    WebhookEvent.objects.filter(received_at__lt=cutoff).delete()
+    deleted, _ = Delivery.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def ledger_counts(digest_id: int) -> dict[str, int]:

@@ -6,5 +6,6 @@ from newsletter import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("anymail/", include("anymail.urls")),  # provider webhooks: /anymail/<esp>/tracking/
     path("", include("subscribers.urls")),
 ]
