@@ -25,7 +25,7 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from newsletter.models import Delivery, Digest, WebhookEvent
@@ -165,13 +165,12 @@ def record(token: str, rows: list[Delivery]) -> None:
     """Write the outcomes of a batch in one statement, only where our claim still stands."""
     if not rows:
         return
-    fields = ["status", "error", "message_id", "sent_at", "paper_ids"]
-    cases = {}
-    for name in fields:
-        field = Delivery._meta.get_field(name)
-        cases[name] = Case(*[When(pk=row.pk, then=Value(getattr(row, name), output_field=field)) for row in rows])
-    Delivery.objects.filter(pk__in=[row.pk for row in rows], claim_token=token, status=Delivery.Status.SENDING).update(
-        **cases, updated_at=timezone.now()
+    now = timezone.now()
+    for row in rows:
+        row.updated_at = now
+    # bulk_update keeps the queryset's filter: one UPDATE ... CASE, applied only to rows still under our claim.
+    Delivery.objects.filter(claim_token=token, status=Delivery.Status.SENDING).bulk_update(
+        rows, ["status", "error", "message_id", "sent_at", "paper_ids", "updated_at"]
     )
 
 
@@ -236,6 +235,7 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
             broken = None
             for row in (row for row in batch if row.pk in won):
                 subscriber = row.subscriber
+                row.attempts += 1  # as the claim counted it
                 done.append(row)
                 if broken:
                     row.status, row.error = Delivery.Status.QUEUED, f"retrying after {broken}"
@@ -323,14 +323,14 @@ def sweep_stuck(now: datetime | None = None) -> int:
     "resend" queues them again (a message that was on the wire at the crash may arrive twice), unless they
     already used every attempt (a message that kills its worker each time must not loop forever)."""
     stuck = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=stuck_cutoff(now))
-    stamp = {"updated_at": timezone.now()}
+    # updated_at is left at the claim, so the digest counts as stalled and is fanned out again at once.
     resolved = 0
     if settings.DELIVERY_STUCK_POLICY == "resend":
         resolved += stuck.filter(attempts__lt=settings.DELIVERY_MAX_ATTEMPTS).update(
-            status=Delivery.Status.QUEUED, error="worker stopped mid-send; queued again", **stamp
+            status=Delivery.Status.QUEUED, error="worker stopped mid-send; queued again"
         )
     resolved += stuck.update(
-        status=Delivery.Status.AMBIGUOUS, error="worker stopped mid-send; the message may or may not have gone", **stamp
+        status=Delivery.Status.AMBIGUOUS, error="worker stopped mid-send; the message may or may not have gone"
     )
     return resolved
 

@@ -41,12 +41,13 @@ def backoff(retries: int) -> float:
 
 @shared_task(bind=True, max_retries=None)
 def send_chunk_task(self, digest_id: int, subscriber_ids: list[int]) -> dict:
-    counts = delivery.send_chunk(digest_id, subscriber_ids)
-    if counts.retry:  # each row carries its own attempt count, so this ends: sent, or failed at the last try
-        countdown = backoff(self.request.retries)
-        if self.request.is_eager:  # in-process mode has no broker to hold the retry for us
-            time.sleep(countdown)
-        raise self.retry(countdown=countdown)
+    # Each row carries its own attempt count, so retrying ends: every row is sent or failed at its last try.
+    retries = self.request.retries
+    while (counts := delivery.send_chunk(digest_id, subscriber_ids)).retry:
+        if not self.request.is_eager:
+            raise self.retry(countdown=backoff(retries))
+        time.sleep(backoff(retries))  # in-process mode has no broker to hold the retry for us
+        retries += 1
     return counts.__dict__
 
 
