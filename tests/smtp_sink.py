@@ -3,6 +3,7 @@
 addresses that start with "reject". Used in-process by the tests and as a subprocess by the benchmark:
 `python -m tests.smtp_sink PORT` prints "ready" and, on each line read from stdin, the count so far."""
 
+import logging
 import socket
 import sys
 import threading
@@ -11,6 +12,7 @@ from collections import Counter
 from aiosmtpd.controller import Controller
 
 REJECTED_PREFIX = "reject"
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
 
 
 def free_port() -> int:
