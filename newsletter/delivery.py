@@ -24,7 +24,7 @@ import redis
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
@@ -161,17 +161,37 @@ def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
     return token, dict(won)
 
 
+RECORDED_FIELDS = ("status", "error", "message_id", "sent_at", "paper_ids")
+
+
 def record(token: str, rows: list[Delivery]) -> None:
-    """Write the outcomes of a batch in one statement, only where our claim still stands."""
+    """Write the outcomes of a batch in one UPDATE ... CASE, only where our claim still stands.
+
+    Written by hand: Django's bulk_update builds the same statement but spends far longer in expression
+    resolution than the database spends running it, and this runs once per CLAIM_BATCH_SIZE messages."""
     if not rows:
         return
-    now = timezone.now()
-    for row in rows:
-        row.updated_at = now
-    # bulk_update keeps the queryset's filter: one UPDATE ... CASE, applied only to rows still under our claim.
-    Delivery.objects.filter(claim_token=token, status=Delivery.Status.SENDING).bulk_update(
-        rows, ["status", "error", "message_id", "sent_at", "paper_ids", "updated_at"]
+    quote, ids = connection.ops.quote_name, [row.pk for row in rows]
+    # PostgreSQL cannot type a CASE whose branches are all NULL parameters; SQLite has no such types to cast to.
+    typed = connection.vendor == "postgresql"
+    assignments, params = [], []
+    for name in RECORDED_FIELDS:
+        field = Delivery._meta.get_field(name)
+        value = f"CAST(%s AS {field.db_type(connection)})" if typed else "%s"
+        assignments.append(
+            f"{quote(field.column)} = CASE {quote('id')} {' '.join([f'WHEN %s THEN {value}'] * len(rows))} END"
+        )
+        for row in rows:
+            params += [row.pk, field.get_db_prep_save(getattr(row, name), connection)]
+    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(Delivery._meta.db_table)} SET {', '.join(assignments)}, {quote('updated_at')} = %s "  # noqa: S608
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(ids))}) AND {quote('claim_token')} = %s "
+        f"AND {quote('status')} = %s"
     )
+    updated_at = Delivery._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, updated_at, *ids, token, Delivery.Status.SENDING])
 
 
 def smtp_code(exc: BaseException) -> int | None:

@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import redis
 from django.db import connection
 
 from newsletter.digest import build_digest
@@ -25,52 +24,16 @@ from papers.ingest import fetch_and_ingest
 from subscribers.models import Subscriber, Suppression, email_hash
 from tests import smtp_sink
 from tests.conftest import require
+from tests.private_redis import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
 # Generous bounds for processes on a busy machine; a healthy run finishes far sooner.
 SEND_TIMEOUT_SECONDS = 150
-REDIS_START_SECONDS = 10
 POLL_SECONDS = 0.05
 # A claim older than this is a dead worker's: short here so the test does not wait long after a kill,
 # long enough that a live worker's batch of 20 local messages never reaches it.
 CLAIM_TIMEOUT_SECONDS = 8
-
-
-class PrivateRedis:
-    """Our own redis-server on a free port: the shared one must never be restarted by a test."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = smtp_sink.free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.tmp = tmp
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.tmp)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + REDIS_START_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(POLL_SECONDS)
-        raise RuntimeError("redis-server did not start")
-
-    def restart(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
