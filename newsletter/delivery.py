@@ -285,9 +285,10 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                             counts.failed += 1
                         continue
                     status = getattr(message, "anymail_status", None)
-                    row.message_id = (
-                        status.message_id if status and status.message_id else message.extra_headers["Message-ID"]
-                    )[:300]
+                    provider_id = status.message_id if status is not None else None
+                    row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[
+                        :300
+                    ]
                     row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
                     row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
                     counts.sent += 1

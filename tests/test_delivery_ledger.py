@@ -1,10 +1,12 @@
 """The delivery ledger in one process: who gets the digest, once; what happens on provider errors; pause,
 resume, cancel; the sweeper; the `send_digest` command. Mail goes to the real outbox or a real SMTP server."""
 
+import smtplib
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -225,3 +227,35 @@ def test_send_digest_on_a_day_without_papers_sends_nothing(db, outbox, capsys):
     out = capsys.readouterr().out
     assert "No new papers" in out and out.strip().endswith("sent=0 skipped=0 failed=0")
     assert read_outbox(outbox) == []
+
+
+def test_with_an_anymail_backend_the_ledger_keeps_the_providers_message_id(digest, settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"  # anymail's own simulated provider
+    readers(3)
+    assert pipeline.send(digest).sent == 3
+    ids = dict(Delivery.objects.values_list("subscriber__email", "message_id"))
+    # The test provider's message id is the message's position in its outbox.
+    assert ids == {message.to[0]: str(i) for i, message in enumerate(mail.outbox)}
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"greylisted")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")}), False),
+        (smtplib.SMTPSenderRefused(421, b"closing", "digest@example.org"), True),
+        (smtplib.SMTPDataError(554, b"rejected as spam"), False),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+        (TimeoutError("timed out"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (AnymailAPIError("throttled", status_code=429), True),
+        (AnymailAPIError("server error", status_code=503), True),
+        (AnymailAPIError("bad request", status_code=400), False),
+        (AnymailRecipientsRefused("all recipients rejected"), False),
+        (KeyError("a bug in rendering"), False),
+    ],
+)
+def test_errors_are_sorted_into_retry_later_and_give_up(error, transient):
+    assert delivery.is_transient(error) is transient
