@@ -18,7 +18,7 @@ import smtplib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import redis
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
@@ -29,10 +29,10 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from newsletter.models import Delivery, Digest, WebhookEvent
-from newsletter.ratelimit import provider_bucket
+from newsletter.ratelimit import TokenBucket, provider_bucket
 from newsletter.render import digest_email
 from papers.models import Paper
-from papers.ranking import for_you_many
+from papers.ranking import Pick, for_you_many, rank_trending
 from subscribers.models import Subscriber, Suppression, email_hash
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ CLOSED_DIGEST_STATUSES = (Digest.Status.CANCELLED, Digest.Status.SKIPPED, Digest
 # SMTP reply that closes the connection: the rest of the chunk must wait for a new one.
 SMTP_SERVICE_UNAVAILABLE = 421
 ERROR_TEXT_LIMIT = 1000
+WEEK_DAYS = 7  # weekly readers' digest draws on this many days of papers
 
 
 def batched(items: list, size: int) -> list[list]:
@@ -161,7 +162,7 @@ def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
     return token, dict(won)
 
 
-RECORDED_FIELDS = ("status", "error", "message_id", "sent_at", "paper_ids")
+RECORDED_FIELDS = ("status", "error", "message_id", "sent_at", "paper_ids", "attempts")
 
 
 def record(token: str, rows: list[Delivery]) -> None:
@@ -221,10 +222,68 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
 
 
-def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
-    """Send this digest to the chunk's subscribers whose rows are still queued. Safe to run twice."""
+@dataclass
+class Edition:
+    """What one group of readers gets: a trending section, and each reader's "For you" picks."""
+
+    trending: list[Paper]
+    papers: dict[int, Paper]
+    picks: dict[int, list[Pick]]
+
+    def for_reader(self, subscriber: Subscriber) -> list[tuple[Pick, Paper]]:
+        return [(pick, self.papers[pick.paper_id]) for pick in self.picks.get(subscriber.pk, [])]
+
+
+def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Subscriber]) -> Edition:
+    exclude = {s.pk: {p.pk for p in trending} for s in subscribers}
+    picks = for_you_many(subscribers, candidates, exclude)
+    return Edition(trending, {p.pk: p for p in candidates}, picks)
+
+
+def week_candidates(day: date) -> list[Paper]:
+    """The papers the week's daily digests drew on, for weekly readers' "the week's best"."""
+    from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
+
+    papers = {}
+    for back in range(0, WEEK_DAYS, CANDIDATE_WINDOW.days):
+        papers.update((p.pk, p) for p in candidate_papers(day - timedelta(days=back)))
+    return list(papers.values())
+
+
+def editions(digest: Digest, subscribers: list[Subscriber]) -> dict[str, Edition]:
+    """Daily readers get the digest's trending section; weekly readers the best of the week's papers."""
     from newsletter.digest import candidate_papers
 
+    daily = [s for s in subscribers if s.frequency != Subscriber.Frequency.WEEKLY]
+    weekly = [s for s in subscribers if s.frequency == Subscriber.Frequency.WEEKLY]
+    found = {}
+    if daily:
+        trending = list(Paper.objects.filter(digestpaper__digest=digest).order_by("digestpaper__position"))
+        found[Subscriber.Frequency.DAILY] = edition(trending, candidate_papers(digest.date), daily)
+    if weekly:
+        week = week_candidates(digest.date)
+        found[Subscriber.Frequency.WEEKLY] = edition(rank_trending(week, settings.DIGEST_TRENDING_COUNT), week, weekly)
+    return found
+
+
+def send_one(digest: Digest, row: Delivery, edition: Edition, connection: object, bucket: TokenBucket | None) -> None:
+    """Render and send one reader's digest; on success the row says sent, with the provider's message id."""
+    subscriber = row.subscriber
+    picks = edition.for_reader(subscriber)
+    message = digest_email(digest, subscriber, edition.trending, picks)
+    message.connection = connection
+    if bucket:
+        bucket.take()
+    message.send()
+    status = getattr(message, "anymail_status", None)
+    provider_id = status.message_id if status is not None else None
+    row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[:300]
+    row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
+    row.paper_ids = [p.pk for p in edition.trending] + [pick.paper_id for pick, _ in picks]
+
+
+def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
+    """Send this digest to the chunk's subscribers whose rows are still queued. Safe to run twice."""
     counts = SendCounts()
     digest = Digest.objects.get(pk=digest_id)
     if digest.status != Digest.Status.SENDING:
@@ -237,16 +296,9 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
     if not rows:
         finish_if_done(digest_id)
         return counts
-    trending = list(Paper.objects.filter(digestpaper__digest=digest).order_by("digestpaper__position"))
-    candidates = candidate_papers(digest.date)
-    by_id = {p.pk: p for p in candidates}
-    suppressed = set(
-        Suppression.objects.filter(email_hash__in=[email_hash(r.subscriber.email) for r in rows]).values_list(
-            "email_hash", flat=True
-        )
-    )
-    exclude = {row.subscriber_id: {p.pk for p in trending} for row in rows}
-    picks_by_subscriber = for_you_many([row.subscriber for row in rows], candidates, exclude)
+    by_frequency = editions(digest, [row.subscriber for row in rows])
+    hashes = [email_hash(row.subscriber.email) for row in rows]
+    suppressed = set(Suppression.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True))
     bucket = provider_bucket()
     with mail.get_connection() as connection:
         for batch in batched(rows, CLAIM_BATCH_SIZE):
@@ -254,26 +306,21 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
             done: list[Delivery] = []
             broken = None
             for row in (row for row in batch if row.pk in won):
-                subscriber = row.subscriber
-                row.attempts += 1  # as the claim counted it
                 done.append(row)
+                row.attempts += 1  # as the claim counted it
+                status_now = won[row.pk]
                 if broken:
                     row.status, row.error = Delivery.Status.QUEUED, f"retrying after {broken}"
+                    row.attempts -= 1  # never tried: the attempt is given back
                     counts.retry += 1
-                elif won[row.pk] != Subscriber.Status.ACTIVE or email_hash(subscriber.email) in suppressed:
-                    why = "suppressed" if won[row.pk] == Subscriber.Status.ACTIVE else won[row.pk]
+                elif status_now != Subscriber.Status.ACTIVE or email_hash(row.subscriber.email) in suppressed:
+                    why = "suppressed" if status_now == Subscriber.Status.ACTIVE else status_now
                     row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {why}"
                     counts.skipped += 1
                 else:
-                    picks = picks_by_subscriber.get(subscriber.pk, [])
                     try:
-                        message = digest_email(
-                            digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks]
-                        )
-                        message.connection = connection
-                        if bucket:
-                            bucket.take()
-                        message.send()
+                        send_one(digest, row, by_frequency[row.subscriber.frequency], connection, bucket)
+                        counts.sent += 1
                     except Exception as exc:  # noqa: BLE001 - every provider error is recorded on the row
                         if is_transient(exc) and row.attempts < settings.DELIVERY_MAX_ATTEMPTS:
                             row.status, row.error = Delivery.Status.QUEUED, describe(exc)
@@ -283,15 +330,6 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                             log.warning("delivery %s failed: %s", row.pk, exc)
                             row.status, row.error = Delivery.Status.FAILED, describe(exc)
                             counts.failed += 1
-                        continue
-                    status = getattr(message, "anymail_status", None)
-                    provider_id = status.message_id if status is not None else None
-                    row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[
-                        :300
-                    ]
-                    row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
-                    row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
-                    counts.sent += 1
             record(token, done)
             if broken:
                 break

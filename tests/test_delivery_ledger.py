@@ -14,18 +14,25 @@ from newsletter import delivery, pipeline
 from newsletter.digest import build_digest
 from newsletter.models import Delivery, Digest
 from papers.ingest import fetch_and_ingest
+from papers.models import Paper
 from subscribers.models import Subscriber, Suppression, email_hash
 from tests import smtp_sink
-from tests.helpers import read_outbox
+from tests.helpers import parts, read_outbox
 
 TODAY = date(2026, 11, 28)
 NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
+def ingest_samples(*specs: str) -> None:
+    """The bundled samples, first seen on TODAY whatever the machine's date."""
+    for spec in specs:
+        fetch_and_ingest(spec, offline=True)
+    Paper.objects.update(first_seen=datetime(TODAY.year, TODAY.month, TODAY.day, 6, tzinfo=UTC))
+
+
 @pytest.fixture
 def digest(transactional_db) -> Digest:  # sends are queued on commit, so tests commit
-    fetch_and_ingest("hf", offline=True)
-    fetch_and_ingest("json", offline=True)
+    ingest_samples("hf", "json")
     return build_digest(TODAY)
 
 
@@ -208,7 +215,7 @@ def test_the_ledger_keeps_ninety_days(digest):
 
 
 def test_send_digest_builds_the_day_then_sends_and_summarizes(transactional_db, outbox, capsys):
-    fetch_and_ingest("hf", offline=True)
+    ingest_samples("hf")
     readers(4)
     call_command("send_digest", "--date", TODAY.isoformat(), "--dry-run")
     assert "4 active subscribers would receive" in capsys.readouterr().out
@@ -259,3 +266,17 @@ def test_with_an_anymail_backend_the_ledger_keeps_the_providers_message_id(diges
 )
 def test_errors_are_sorted_into_retry_later_and_give_up(error, transient):
     assert delivery.is_transient(error) is transient
+
+
+def test_weekly_readers_get_the_best_of_the_week_daily_readers_the_day(digest, outbox):
+    old = Paper.objects.exclude(digestpaper__digest=digest).order_by("pk").first()
+    Paper.objects.filter(pk=old.pk).update(first_seen=NOON - timedelta(days=5))
+    interest = old.title  # matches this paper and, word for word, hardly any other
+    readers(1, "daily", interests=interest)
+    readers(1, "weekly", interests=interest, frequency=Subscriber.Frequency.WEEKLY)
+    assert pipeline.send(digest).sent == 2
+    mail = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    assert old.title in " ".join(mail["weekly0@example.com"].split())
+    assert old.title not in " ".join(mail["daily0@example.com"].split())
+    weekly_row = Delivery.objects.get(subscriber__email="weekly0@example.com")
+    assert old.pk in weekly_row.paper_ids

@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from django.db import connection
 from newsletter.digest import build_digest
 from newsletter.models import Delivery
 from papers.ingest import fetch_and_ingest
+from papers.models import Paper
 from subscribers.models import Subscriber, Suppression, email_hash
 from tests import smtp_sink
 from tests.conftest import require
@@ -136,6 +137,7 @@ def population(active: int, rejected: int = 0) -> dict[str, list[str]]:
     )
     fetch_and_ingest("hf", offline=True)
     fetch_and_ingest("json", offline=True)
+    Paper.objects.update(first_seen=datetime(TODAY.year, TODAY.month, TODAY.day, 6, tzinfo=UTC))  # news on TODAY
     build_digest(TODAY)
     return groups
 
