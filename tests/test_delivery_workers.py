@@ -6,6 +6,7 @@ What must hold afterwards: every active reader got the digest, nobody else did, 
 messages in flight at the kills, and the ledger explains every recipient."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ CLAIM_TIMEOUT_SECONDS = 8
 
 @pytest.fixture
 def private_redis(tmp_path):
-    require(bool(subprocess.run(["which", "redis-server"], capture_output=True).returncode == 0), "needs redis-server")
+    require(shutil.which("redis-server") is not None, "this test needs redis-server (Debian's redis-server package)")
     server = PrivateRedis(tmp_path)
     server.start()
     yield server
