@@ -280,3 +280,13 @@ def test_weekly_readers_get_the_best_of_the_week_daily_readers_the_day(digest, o
     assert old.title not in " ".join(mail["daily0@example.com"].split())
     weekly_row = Delivery.objects.get(subscriber__email="weekly0@example.com")
     assert old.pk in weekly_row.paper_ids
+
+
+def test_send_digest_on_a_paused_send_says_so_and_sends_nothing(digest, outbox, capsys):
+    readers(2)
+    delivery.start_send(digest.pk)
+    delivery.pause_send(digest.pk)
+    call_command("send_digest", "--date", TODAY.isoformat())
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "The send is paused" in lines[-2] and lines[-1] == "sent=0 skipped=0 failed=0"
+    assert read_outbox(outbox) == [] and statuses(digest) == {"queued": 2}
