@@ -148,7 +148,6 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-CELERY_TASK_IGNORE_RESULT = True  # the ledger is the record of every send; no result store needed
 # The DatabaseScheduler copies these into the database, where the admin can edit them.
 CELERY_BEAT_SCHEDULE = {
     # The day's digest once the fetches (one entry per source, added in the Delivery block) are in.

@@ -1,4 +1,6 @@
-"""Celery tasks: thin, take ids, idempotent, acks_late (set globally), queued after commit."""
+"""Celery tasks: thin, take ids, idempotent, acks_late (set globally), queued after commit.
+
+The delivery tasks keep no results: the ledger is the record of every send."""
 
 import random
 import time
@@ -28,7 +30,7 @@ def fan_out(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyon
     return len(chunks)
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def send_digest_task(digest_id: int) -> int:
     return fan_out(digest_id)
 
@@ -39,7 +41,7 @@ def backoff(retries: int) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, ignore_result=True)
 def send_chunk_task(self, digest_id: int, subscriber_ids: list[int]) -> dict:
     # Each row carries its own attempt count, so retrying ends: every row is sent or failed at its last try.
     retries = self.request.retries
@@ -51,13 +53,13 @@ def send_chunk_task(self, digest_id: int, subscriber_ids: list[int]) -> dict:
     return counts.__dict__
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def deliver_due_task() -> int:
     """The scheduled path: whoever's delivery hour it is now, in their own time zone."""
     return scheduling.deliver_due(timezone.now())
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def sweep_task() -> int:
     resolved = delivery.sweep_stuck()
     for digest_id in delivery.stalled_digests():
@@ -65,12 +67,12 @@ def sweep_task() -> int:
     return resolved
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def purge_ledger_task() -> int:
     return delivery.purge_ledger()
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def process_webhook_event_task(event_id: int) -> None:
     webhooks.apply_event(event_id)
 

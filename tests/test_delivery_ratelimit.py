@@ -80,3 +80,26 @@ def test_the_bucket_is_per_provider_and_off_without_a_rate(settings, redis_url):
     settings.DELIVERY_RATE_PER_SECOND, settings.EMAIL_BACKEND = 14, "anymail.backends.postmark.EmailBackend"
     assert provider_bucket().key.endswith("anymail.backends.postmark")
     assert provider_name() == "anymail.backends.postmark"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_message_sent_draws_one_token_from_the_providers_bucket(settings, redis_url, outbox):
+    from datetime import UTC, datetime
+
+    from newsletter import pipeline
+    from newsletter.digest import build_digest
+    from papers.ingest import fetch_and_ingest
+    from papers.models import Paper
+    from subscribers.models import Subscriber
+
+    settings.REDIS_URL = redis_url
+    # Next to no refill (one token every 1,000 s), room for ten: what is left is what was not taken.
+    settings.DELIVERY_RATE_PER_SECOND, settings.DELIVERY_RATE_BURST = 0.001, 10
+    client = redis.Redis.from_url(redis_url)
+    client.delete(provider_bucket().key)
+    fetch_and_ingest("hf", offline=True)
+    Paper.objects.update(first_seen=datetime(2026, 11, 28, 6, tzinfo=UTC))
+    Subscriber.objects.bulk_create(Subscriber(email=f"r{i}@example.com", status="active") for i in range(4))
+    assert pipeline.send(build_digest(datetime(2026, 11, 28).date())).sent == 4
+    tokens = float(client.hget(provider_bucket().key, "tokens")) / 1_000_000
+    assert tokens == pytest.approx(10 - 4, abs=0.05)
