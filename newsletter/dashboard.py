@@ -3,12 +3,14 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from newsletter import delivery
 from newsletter.models import Delivery
 from papers.models import FetchRun
 from subscribers.models import Subscriber
@@ -19,7 +21,6 @@ DASHBOARD_DAYS = 30
 RATE_WARNING = 0.001
 RATE_LIMIT = 0.003
 # A row claimed this long ago and still "sending" belongs to a worker that died; the delivery sweep should act.
-STUCK_AFTER = timedelta(minutes=15)
 FETCH_RUNS_PER_SOURCE = 3
 SOURCES_SHOWN = 12
 
@@ -109,10 +110,6 @@ def latest_fetch_runs() -> list[dict]:
     return sorted(by_source, key=lambda s: s["runs"][0].started_at, reverse=True)
 
 
-def stuck_deliveries(now: datetime) -> int:
-    return Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - STUCK_AFTER).count()
-
-
 def chart(
     days: list[date],
     series: list[Series],
@@ -193,8 +190,8 @@ def dashboard_context(now: datetime | None = None) -> dict:
         "rates_chart": chart(days, [bounce, complaint], limits=limits, percent=True, title="Bounce and complaint"),
         "rates": overall_rates(now - timedelta(days=DASHBOARD_DAYS)),
         "fetch_runs": latest_fetch_runs(),
-        "stuck": stuck_deliveries(now),
+        "stuck": delivery.stuck_count(now),
         "sending": Delivery.objects.filter(status=Delivery.Status.SENDING).count(),
         "days": DASHBOARD_DAYS,
-        "stuck_minutes": int(STUCK_AFTER.total_seconds() // 60),
+        "stuck_minutes": settings.DELIVERY_CLAIM_TIMEOUT_SECONDS // 60,
     }

@@ -12,11 +12,12 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from newsletter import audit
+from newsletter import audit, delivery
 from newsletter.delivery import ledger_counts
 from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
 from newsletter.models import Delivery, Digest, DigestPaper
 from newsletter.render import digest_email
+from newsletter.scheduling import ready_to_send  # noqa: F401 - the admin's and the tests' name for it
 from papers.models import Moderation, Paper
 from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber
@@ -117,31 +118,20 @@ def pause(digest_id: int, user=None) -> Digest:
 
 
 def resume(digest_id: int, user=None) -> Digest:
-    from newsletter.tasks import fan_out
-
-    digest = _move(digest_id, (Status.PAUSED,), Status.SENDING)
+    if not delivery.resume_send(digest_id):
+        digest = Digest.objects.get(pk=digest_id)
+        raise ActionRefused(f"{digest} is {digest.get_status_display().lower()}: cannot make it sending.")
+    digest = Digest.objects.get(pk=digest_id)
     audit.record(user, "resume", digest)
-    fan_out(digest_id)
-    digest.refresh_from_db()
     return digest
 
 
 def cancel(digest_id: int, user=None) -> Digest:
     """Stop for good: rows not yet claimed are marked skipped so the ledger says why they never went."""
     digest = _move(digest_id, (Status.DRAFT, Status.APPROVED, Status.SENDING, Status.PAUSED), Status.CANCELLED)
-    skipped = Delivery.objects.filter(digest=digest, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SKIPPED, error="digest cancelled"
-    )
+    skipped = delivery.cancel_send(digest_id)
     audit.record(user, "cancel", digest, f"{skipped} queued deliveries skipped" if skipped else "")
     return digest
-
-
-def ready_to_send(digest: Digest) -> bool:
-    """For the scheduler, before it starts a send: in review mode only a digest an editor approved (or one
-    already under way) may go; in auto mode any draft may."""
-    if settings.MODERATION_MODE == "review":
-        return digest.status in (Status.APPROVED, Status.SENDING)
-    return digest.status in (Status.DRAFT, Status.APPROVED, Status.SENDING)
 
 
 def review_deadline(day: date) -> datetime:

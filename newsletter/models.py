@@ -101,3 +101,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target_repr}"
+
+
+class WebhookEvent(models.Model):
+    """A provider's tracking event, kept once per event id: providers retry webhooks, we act once."""
+
+    event_id = models.CharField(max_length=200, unique=True, help_text="the provider's id, or a hash of the event")
+    esp = models.CharField(max_length=30)
+    event_type = models.CharField(max_length=20, db_index=True)
+    recipient = models.EmailField(max_length=254, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    detail = models.TextField(blank=True, help_text="the provider's description and MTA response")
+    soft = models.BooleanField(default=False, help_text="a temporary failure (mailbox full, greylisted)")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} {self.event_id}"

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
+from django.db import transaction
 
 from newsletter import delivery
 from newsletter.celery import app as celery_app
 from newsletter.digest import build_digest
 from newsletter.models import Delivery, Digest
+from newsletter.scheduling import ready_to_send
 from papers.fetch import NetworkUnavailable
 from papers.ingest import OFFLINE_SOURCES, IngestCounts, fetch_and_ingest
 from papers.sources import SourceError
@@ -19,6 +21,8 @@ from papers.sources import SourceError
 log = logging.getLogger(__name__)
 
 WAIT_POLL_SECONDS = 0.5  # how often the command looks at the ledger while workers send
+# How often a waiting send looks for rows a dead worker left (those older than the claim timeout).
+SWEEP_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -55,11 +59,17 @@ def ingest_all(offline: bool, day: date, say: Callable[[str], None]) -> IngestCo
 def send(
     digest: Digest, progress: Callable[[int, int], None] | None = None, timeout: float = 3600
 ) -> delivery.SendCounts:
-    """Send the digest to every recipient not yet served; with a broker, fan out and wait on the ledger."""
-    from newsletter.tasks import fan_out
+    """Send the digest to every active subscriber not yet served, whatever their delivery hour.
 
-    fan_out(digest.pk)
+    In-process (no broker) the chunks run here; with a broker they fan out to the workers and this waits on
+    the ledger, sweeping what a dead worker or a restarted broker left behind, until nothing is open, the send
+    is paused or cancelled, or `timeout` seconds pass."""
+    from newsletter.tasks import fan_out, sweep_task
+
+    with transaction.atomic():
+        fan_out(digest.pk, everyone=True)
     deadline = time.monotonic() + timeout
+    next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
     while True:
         counts = delivery.ledger_counts(digest.pk)
         total = sum(counts.values())
@@ -68,11 +78,17 @@ def send(
             progress(done, total)
         if celery_app.conf.task_always_eager or done >= total or time.monotonic() > deadline:
             break
+        if Digest.objects.filter(pk=digest.pk, status__in=[Digest.Status.PAUSED, Digest.Status.CANCELLED]).exists():
+            break
+        if time.monotonic() > next_sweep:
+            sweep_task()
+            next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         time.sleep(WAIT_POLL_SECONDS)
     return delivery.SendCounts(
-        sent=counts[Delivery.Status.SENT],
+        sent=sum(counts[status] for status in delivery.DELIVERED_STATUSES),
         skipped=counts[Delivery.Status.SKIPPED],
-        failed=counts[Delivery.Status.FAILED],
+        # An ambiguous row is not known to have arrived: it counts with the failures.
+        failed=counts[Delivery.Status.FAILED] + counts[Delivery.Status.AMBIGUOUS],
     )
 
 
@@ -82,6 +98,9 @@ def run_daily(day: date, offline: bool, say: Callable[[str], None] = log.info) -
     result.digest = build_digest(day)
     if result.digest.status == Digest.Status.SKIPPED:
         say(f"No new papers for {day}: the digest is skipped, nothing is sent.")
+        return result
+    if not ready_to_send(result.digest):
+        say(f"The {day} digest is {result.digest.status}: in review mode it goes out once an editor approves it.")
         return result
     result.sends = send(result.digest)
     result.digest.refresh_from_db()

@@ -148,9 +148,14 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# The DatabaseScheduler copies these into the database, where the admin can edit them.
 CELERY_BEAT_SCHEDULE = {
-    # arXiv announces at 00:00 UTC (20:00 US Eastern); by 06:00 the HF votes have started to come in.
-    "daily-digest": {"task": "newsletter.tasks.run_daily_task", "schedule": crontab(hour=6, minute=0)},
+    # The day's digest once the fetches (one entry per source, added in the Delivery block) are in.
+    "build-digest": {"task": "newsletter.tasks.build_digest_task", "schedule": crontab(hour=6, minute=0)},
+    # Every quarter hour, so readers in +05:30 or +05:45 zones get theirs at the top of their own hour.
+    "deliver-due": {"task": "newsletter.tasks.deliver_due_task", "schedule": crontab(minute="*/15")},
+    "sweep-stuck-deliveries": {"task": "newsletter.tasks.sweep_task", "schedule": crontab(minute="*/5")},
+    "purge-old-deliveries": {"task": "newsletter.tasks.purge_ledger_task", "schedule": crontab(hour=3, minute=17)},
 }
 
 # --- Mail ---------------------------------------------------------------------------------------
@@ -215,3 +220,31 @@ ADMIN_LOGIN_MAX_FAILURES_PER_IP = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
 ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
 if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
     raise ImproperlyConfigured(f"REVIEW_MISSED_POLICY={REVIEW_MISSED_POLICY!r}: use skip or trending_only")
+# --- Delivery -----------------------------------------------------------------------------------
+# Messages per second the provider accepts (0 = no limit), one token bucket in Redis shared by every worker.
+DELIVERY_RATE_PER_SECOND = env_float("DELIVERY_RATE_PER_SECOND", 0.0)
+# Tokens the bucket holds when idle; 1 means messages are spread evenly, never sent in a burst.
+DELIVERY_RATE_BURST = env_int("DELIVERY_RATE_BURST", 1)
+# A row claimed longer ago than this belongs to a dead worker; the sweeper resolves it by the policy:
+# "resend" (nobody is lost; a message that was on the wire may arrive twice) or "ambiguous" (never twice).
+DELIVERY_CLAIM_TIMEOUT_SECONDS = env_int("DELIVERY_CLAIM_TIMEOUT_SECONDS", 900)
+DELIVERY_STUCK_POLICY = env_str("DELIVERY_STUCK_POLICY", "resend")
+if DELIVERY_STUCK_POLICY not in ("resend", "ambiguous"):
+    raise ImproperlyConfigured("DELIVERY_STUCK_POLICY must be 'resend' or 'ambiguous'")
+# Transient provider errors are retried with exponential backoff and jitter, this many times per recipient.
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
+DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 30.0)
+DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
+# Past this share of permanent failures (once enough outcomes are in) the send pauses itself.
+DELIVERY_PAUSE_ERROR_RATE = env_float("DELIVERY_PAUSE_ERROR_RATE", 0.2)
+DELIVERY_PAUSE_MIN_OUTCOMES = env_int("DELIVERY_PAUSE_MIN_OUTCOMES", 50)
+# Soft bounces (mailbox full, greylisting) an address may collect before it is suppressed.
+DELIVERY_SOFT_BOUNCE_LIMIT = env_int("DELIVERY_SOFT_BOUNCE_LIMIT", 3)
+DELIVERY_LEDGER_DAYS = env_int("DELIVERY_LEDGER_DAYS", 90)  # ledger rows and webhook events kept this long
+# arXiv announces at 00:00 UTC (20:00 US Eastern); by 05:30 the HF votes have started to come in.
+# Fetch schedules are one PeriodicTask per source, made by `sync_fetch_schedules` (papers/schedules.py).
+# In review mode, a digest nobody approved by REVIEW_DEADLINE_HOUR is skipped or sent trending-only.
+CELERY_BEAT_SCHEDULE["review-deadline"] = {
+    "task": "newsletter.tasks.review_deadline_task",
+    "schedule": crontab(minute=5),
+}

@@ -113,7 +113,7 @@ def test_cancel_stops_for_good_and_says_why_in_the_ledger(morning, outbox):
     act(client, digest, "cancel")
     assert Digest.objects.get(pk=digest.pk).status == Digest.Status.CANCELLED
     ada_row = Delivery.objects.get(subscriber=morning.ada)
-    assert (ada_row.status, ada_row.error) == ("skipped", "digest cancelled")
+    assert (ada_row.status, ada_row.error) == ("skipped", "send cancelled")
     assert "cannot make it sending" in act(client, digest, "resume").content.decode()
     assert read_outbox(outbox) == []
 
@@ -233,6 +233,7 @@ def test_review_deadline_policy(
         ("review", "approved", True),
         ("review", "paused", False),
         ("auto", "cancelled", False),
+        ("review", "sent", True),  # readers whose hour comes later still get it
     ],
 )
 def test_ready_to_send_waits_for_an_editor_in_review_mode(db, settings, mode, status, ready):

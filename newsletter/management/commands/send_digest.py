@@ -35,4 +35,7 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             counts = pipeline.send(digest, progress=progress)
+        digest.refresh_from_db()
+        if digest.status in (Digest.Status.PAUSED, Digest.Status.CANCELLED):
+            self.stdout.write(f"The send is {digest.status}; queued readers wait until it is resumed in the admin.")
         self.stdout.write(counts.summary())

@@ -1,0 +1,82 @@
+"""A token bucket per mail provider, kept in Redis so every worker on every machine draws from the same one.
+
+The refill and the take happen in one Lua script, atomically, on Redis's own clock, so workers with skewed
+clocks still share one rate: a provider quota of 14 messages/s is never exceeded however many workers send.
+"""
+
+import time
+from functools import cache
+
+import redis
+from django.conf import settings
+
+# KEYS[1]: the bucket hash. ARGV: rate (tokens/s), capacity, now in microseconds or "" for Redis's clock.
+# Tokens are counted in millionths, so with whole rates and microsecond clocks the arithmetic is exact.
+# Returns 0 when a token was taken, else the microseconds until one will be there.
+TAKE_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local full = tonumber(ARGV[2]) * 1000000
+local now
+if ARGV[3] == "" then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[3])
+end
+local state = redis.call("HMGET", KEYS[1], "tokens", "at")
+local tokens = tonumber(state[1]) or full
+local at = tonumber(state[2]) or now
+if now > at then
+  tokens = math.min(full, tokens + (now - at) * rate)
+  at = now
+end
+local wait = 0
+if tokens >= 1000000 then
+  tokens = tokens - 1000000
+else
+  wait = math.ceil((1000000 - tokens) / rate)
+end
+redis.call("HSET", KEYS[1], "tokens", string.format("%.17g", tokens), "at", string.format("%.0f", at))
+redis.call("PEXPIRE", KEYS[1], math.ceil(full / rate / 1000) + 60000)
+return wait
+"""
+KEY_PREFIX = "delivery:bucket:"
+
+
+class TokenBucket:
+    def __init__(self, client: redis.Redis, name: str, rate: float, capacity: int = 1) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.key = KEY_PREFIX + name
+        self.rate = rate
+        self.capacity = max(1, capacity)
+        self.script = client.register_script(TAKE_SCRIPT)
+
+    def try_take(self, now: float | None = None) -> float:
+        """Take one token if there is one: 0.0, else the seconds to wait. `now` (seconds) is for tests."""
+        at = "" if now is None else str(round(now * 1_000_000))
+        return int(self.script(keys=[self.key], args=[self.rate, self.capacity, at])) / 1_000_000
+
+    def take(self, sleep=time.sleep) -> None:
+        """Block until a token is ours."""
+        while (wait := self.try_take()) > 0:
+            sleep(wait)
+
+
+def provider_name() -> str:
+    """The bucket's name: one per provider, e.g. "anymail.backends.postmark" or "django...smtp"."""
+    return settings.EMAIL_BACKEND.rsplit(".", 1)[0]
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def provider_bucket() -> TokenBucket | None:
+    """The configured provider's bucket, or None when there is no limit (or no Redis to share it through)."""
+    if settings.DELIVERY_RATE_PER_SECOND <= 0 or not settings.REDIS_URL:
+        return None
+    return TokenBucket(
+        _client(settings.REDIS_URL), provider_name(), settings.DELIVERY_RATE_PER_SECOND, settings.DELIVERY_RATE_BURST
+    )

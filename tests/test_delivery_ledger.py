@@ -1,0 +1,292 @@
+"""The delivery ledger in one process: who gets the digest, once; what happens on provider errors; pause,
+resume, cancel; the sweeper; the `send_digest` command. Mail goes to the real outbox or a real SMTP server."""
+
+import smtplib
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.core.management import call_command
+from django.utils import timezone
+
+from newsletter import delivery, pipeline
+from newsletter.digest import build_digest
+from newsletter.models import Delivery, Digest
+from papers.ingest import fetch_and_ingest
+from papers.models import Paper
+from subscribers.models import Subscriber, Suppression, email_hash
+from tests import smtp_sink
+from tests.helpers import parts, read_outbox
+
+TODAY = date(2026, 11, 28)
+NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def ingest_samples(*specs: str) -> None:
+    """The bundled samples, first seen on TODAY whatever the machine's date."""
+    for spec in specs:
+        fetch_and_ingest(spec, offline=True)
+    Paper.objects.update(first_seen=datetime(TODAY.year, TODAY.month, TODAY.day, 6, tzinfo=UTC))
+
+
+@pytest.fixture
+def digest(transactional_db) -> Digest:  # sends are queued on commit, so tests commit
+    ingest_samples("hf", "json")
+    return build_digest(TODAY)
+
+
+def readers(n: int, prefix: str = "reader", **fields) -> list[Subscriber]:
+    fields.setdefault("status", Subscriber.Status.ACTIVE)
+    fields.setdefault("interests", "language models, reinforcement learning")
+    return Subscriber.objects.bulk_create(Subscriber(email=f"{prefix}{i}@example.com", **fields) for i in range(n))
+
+
+@pytest.fixture
+def sink(settings):
+    controller, handler, port = smtp_sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
+    settings.DELIVERY_RETRY_BASE_SECONDS = 0  # in-process retries run at once; the schedule is tested below
+    yield handler
+    controller.stop()
+
+
+def statuses(digest: Digest) -> dict[str, int]:
+    return {k: v for k, v in delivery.ledger_counts(digest.pk).items() if v}
+
+
+def test_each_active_reader_gets_one_message_and_nobody_else(digest, outbox):
+    readers(3)
+    readers(2, "gone", status=Subscriber.Status.UNSUBSCRIBED)
+    readers(1, "new", status=Subscriber.Status.PENDING)
+    counts = pipeline.send(digest)
+    assert counts.summary() == "sent=3 skipped=0 failed=0"
+    assert sorted(m["To"] for m in read_outbox(outbox)) == [f"reader{i}@example.com" for i in range(3)]
+    rows = Delivery.objects.filter(digest=digest)
+    assert all(r.status == "sent" and r.message_id.startswith("<") and r.sent_at and r.paper_ids for r in rows)
+    assert Digest.objects.get(pk=digest.pk).status == Digest.Status.SENT
+
+
+def test_a_chunk_run_twice_sends_nothing_twice(digest, outbox):
+    people = readers(5)
+    chunks = delivery.start_send(digest.pk)
+    assert chunks == [[p.pk for p in people]]
+    assert delivery.send_chunk(digest.pk, chunks[0]).sent == 5
+    assert delivery.send_chunk(digest.pk, chunks[0]).sent == 0
+    assert len(read_outbox(outbox)) == 5
+
+
+def test_readers_who_leave_or_are_suppressed_after_the_list_is_fixed_are_skipped(digest, outbox):
+    stay, leave, bounced = readers(3)
+    chunk = delivery.start_send(digest.pk)[0]
+    Subscriber.objects.filter(pk=leave.pk).update(status=Subscriber.Status.UNSUBSCRIBED)
+    Suppression.objects.create(email_hash=email_hash(bounced.email.upper()), reason=Suppression.Reason.HARD_BOUNCE)
+    counts = delivery.send_chunk(digest.pk, chunk)
+    assert (counts.sent, counts.skipped) == (1, 2)
+    assert [m["To"] for m in read_outbox(outbox)] == [stay.email]
+    errors = dict(Delivery.objects.filter(status="skipped").values_list("subscriber_id", "error"))
+    assert errors == {leave.pk: "subscriber is unsubscribed", bounced.pk: "subscriber is suppressed"}
+
+
+def test_queries_per_chunk_do_not_grow_with_the_readers(digest, django_assert_max_num_queries):
+    readers(delivery.SEND_CHUNK_SIZE)
+    chunk = delivery.start_send(digest.pk)[0]
+    batches = delivery.SEND_CHUNK_SIZE // delivery.CLAIM_BATCH_SIZE
+    # digest, rows, trending, candidates, suppressions, 2 to finish; per batch of CLAIM_BATCH_SIZE: the claim,
+    # reading what was won, and the outcomes in one UPDATE.
+    with django_assert_max_num_queries(7 + 3 * batches):
+        assert delivery.send_chunk(digest.pk, chunk).sent == delivery.SEND_CHUNK_SIZE
+
+
+def test_transient_refusals_are_retried_and_permanent_ones_fail_with_the_reason(digest, sink):
+    ok = readers(6)
+    readers(2, "reject")
+    sink.refuse_mail = 2  # 421: closes the connection; the chunk is retried
+    sink.defer_rcpt = 3  # 451 for one recipient: the rest of the chunk goes on
+    counts = pipeline.send(digest)
+    assert counts.summary() == "sent=6 skipped=0 failed=2"
+    assert sink.received == {p.email: 1 for p in ok}
+    assert sink.refused == {"421": 2, "451": 3, "550": 2}
+    failed = Delivery.objects.filter(status="failed")
+    assert {r.subscriber.email for r in failed} == {"reject0@example.com", "reject1@example.com"}
+    assert all("550" in r.error and "No such user" in r.error for r in failed)
+    assert Delivery.objects.filter(status="sent", attempts__gt=1).exists()
+
+
+def test_a_recipient_that_keeps_deferring_fails_after_the_last_attempt(digest, sink, settings):
+    settings.DELIVERY_MAX_ATTEMPTS = 3
+    (reader,) = readers(1)
+    sink.defer_rcpt = 100
+    assert pipeline.send(digest).summary() == "sent=0 skipped=0 failed=1"
+    row = Delivery.objects.get(subscriber=reader)
+    assert row.attempts == 3 and "451" in row.error and sink.refused["451"] == 3
+
+
+def test_retry_waits_grow_exponentially_with_jitter(settings):
+    from newsletter.tasks import backoff
+
+    settings.DELIVERY_RETRY_BASE_SECONDS, settings.DELIVERY_RETRY_MAX_SECONDS = 10, 100
+    waits = [[backoff(n) for _ in range(50)] for n in range(6)]
+    assert all(5 <= w <= 10 for w in waits[0]) and all(20 <= w <= 40 for w in waits[2])
+    assert all(50 <= w <= 100 for w in waits[5])  # capped
+    assert len(set(waits[2])) > 1  # jittered
+
+
+def test_past_the_error_rate_the_send_pauses_itself_and_resumes(digest, sink, settings):
+    settings.DELIVERY_PAUSE_MIN_OUTCOMES, settings.DELIVERY_PAUSE_ERROR_RATE = 10, 0.5
+    readers(40, "reject")
+    good = readers(40)
+    counts = pipeline.send(digest)
+    assert Digest.objects.get(pk=digest.pk).status == Digest.Status.PAUSED
+    # Paused after the first batch that crossed the threshold: the later rows were never claimed.
+    assert counts.failed == delivery.CLAIM_BATCH_SIZE and counts.sent == 0
+    assert statuses(digest) == {"failed": 20, "queued": 60}
+
+    Subscriber.objects.filter(email__startswith="reject").update(status=Subscriber.Status.UNSUBSCRIBED)
+    assert delivery.resume_send(digest.pk)
+    assert statuses(digest) == {"failed": 20, "skipped": 20, "sent": 40}
+    assert sink.received == {p.email: 1 for p in good}
+    assert Digest.objects.get(pk=digest.pk).status == Digest.Status.SENT
+
+
+def test_pause_stops_claims_and_cancel_stops_for_good(digest, outbox):
+    readers(5)
+    chunk = delivery.start_send(digest.pk)[0]
+    assert delivery.pause_send(digest.pk)
+    assert delivery.send_chunk(digest.pk, chunk).sent == 0
+    assert delivery.cancel_send(digest.pk) == 5
+    assert not delivery.resume_send(digest.pk)
+    assert delivery.start_send(digest.pk, everyone=True) == []
+    assert read_outbox(outbox) == []
+    assert set(Delivery.objects.values_list("status", "error")) == {("skipped", "send cancelled")}
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("resend", "queued"), ("ambiguous", "ambiguous")])
+def test_the_sweeper_resolves_rows_a_dead_worker_left(digest, settings, policy, expected):
+    settings.DELIVERY_STUCK_POLICY, settings.DELIVERY_CLAIM_TIMEOUT_SECONDS = policy, 600
+    readers(3)
+    with time_machine.travel(NOON, tick=False):
+        chunk = delivery.start_send(digest.pk)[0]
+        delivery.claim(digest.pk, list(Delivery.objects.filter(subscriber_id__in=chunk).values_list("pk", flat=True)))
+    with time_machine.travel(NOON + timedelta(seconds=599), tick=False):
+        assert delivery.stuck_count() == 0 and delivery.sweep_stuck() == 0
+        assert delivery.stalled_digests() == []
+    with time_machine.travel(NOON + timedelta(seconds=601), tick=False):
+        assert delivery.stuck_count() == 3
+        assert delivery.sweep_stuck() == 3
+        assert delivery.stuck_count() == 0
+        assert statuses(digest) == {expected: 3}
+        assert delivery.stalled_digests() == ([digest.pk] if policy == "resend" else [])
+
+
+def test_a_resent_row_that_used_every_attempt_becomes_ambiguous(digest, settings):
+    settings.DELIVERY_MAX_ATTEMPTS, settings.DELIVERY_CLAIM_TIMEOUT_SECONDS = 2, 60
+    readers(1)
+    with time_machine.travel(NOON, tick=False):
+        delivery.start_send(digest.pk)
+        Delivery.objects.update(status="sending", claimed_at=timezone.now(), attempts=2)
+    with time_machine.travel(NOON + timedelta(minutes=5), tick=False):
+        delivery.sweep_stuck()
+    assert statuses(digest) == {"ambiguous": 1}
+
+
+def test_a_late_worker_cannot_overwrite_a_row_the_sweeper_gave_to_another(digest, outbox):
+    readers(1)
+    delivery.start_send(digest.pk)
+    row = Delivery.objects.get()
+    old_token, _ = delivery.claim(digest.pk, [row.pk])
+    Delivery.objects.update(status="queued")  # what the sweeper does after the timeout
+    _, won = delivery.claim(digest.pk, [row.pk])
+    assert won == {row.pk: "active"}
+    row.status, row.error = Delivery.Status.FAILED, "late"
+    delivery.record(old_token, [row])
+    assert Delivery.objects.get().status == "sending"
+
+
+def test_the_ledger_keeps_ninety_days(digest):
+    readers(2)
+    delivery.start_send(digest.pk)
+    Delivery.objects.filter(subscriber__email="reader0@example.com").update(
+        created_at=timezone.now() - timedelta(days=91)
+    )
+    assert delivery.purge_ledger() == 1
+    assert list(Delivery.objects.values_list("subscriber__email", flat=True)) == ["reader1@example.com"]
+
+
+def test_send_digest_builds_the_day_then_sends_and_summarizes(transactional_db, outbox, capsys):
+    ingest_samples("hf")
+    readers(4)
+    call_command("send_digest", "--date", TODAY.isoformat(), "--dry-run")
+    assert "4 active subscribers would receive" in capsys.readouterr().out
+    assert read_outbox(outbox) == []
+    call_command("send_digest", "--date", TODAY.isoformat())
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "sent=4 skipped=0 failed=0"
+    readers(1, "late")  # joined after the send: the manual path serves whoever has not had it
+    call_command("send_digest", "--date", TODAY.isoformat())
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "sent=5 skipped=0 failed=0"
+    assert len(read_outbox(outbox)) == 5
+
+
+def test_send_digest_on_a_day_without_papers_sends_nothing(db, outbox, capsys):
+    readers(2)
+    call_command("send_digest", "--date", TODAY.isoformat())
+    out = capsys.readouterr().out
+    assert "No new papers" in out and out.strip().endswith("sent=0 skipped=0 failed=0")
+    assert read_outbox(outbox) == []
+
+
+def test_with_an_anymail_backend_the_ledger_keeps_the_providers_message_id(digest, settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"  # anymail's own simulated provider
+    readers(3)
+    assert pipeline.send(digest).sent == 3
+    ids = dict(Delivery.objects.values_list("subscriber__email", "message_id"))
+    # The test provider's message id is the message's position in its outbox.
+    assert ids == {message.to[0]: str(i) for i, message in enumerate(mail.outbox)}
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"greylisted")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")}), False),
+        (smtplib.SMTPSenderRefused(421, b"closing", "digest@example.org"), True),
+        (smtplib.SMTPDataError(554, b"rejected as spam"), False),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+        (TimeoutError("timed out"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (AnymailAPIError("throttled", status_code=429), True),
+        (AnymailAPIError("server error", status_code=503), True),
+        (AnymailAPIError("bad request", status_code=400), False),
+        (AnymailRecipientsRefused("all recipients rejected"), False),
+        (KeyError("a bug in rendering"), False),
+    ],
+)
+def test_errors_are_sorted_into_retry_later_and_give_up(error, transient):
+    assert delivery.is_transient(error) is transient
+
+
+def test_weekly_readers_get_the_best_of_the_week_daily_readers_the_day(digest, outbox):
+    old = Paper.objects.exclude(digestpaper__digest=digest).order_by("pk").first()
+    Paper.objects.filter(pk=old.pk).update(first_seen=NOON - timedelta(days=5))
+    interest = old.title  # matches this paper and, word for word, hardly any other
+    readers(1, "daily", interests=interest)
+    readers(1, "weekly", interests=interest, frequency=Subscriber.Frequency.WEEKLY)
+    assert pipeline.send(digest).sent == 2
+    mail = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    assert old.title in " ".join(mail["weekly0@example.com"].split())
+    assert old.title not in " ".join(mail["daily0@example.com"].split())
+    weekly_row = Delivery.objects.get(subscriber__email="weekly0@example.com")
+    assert old.pk in weekly_row.paper_ids
+
+
+def test_send_digest_on_a_paused_send_says_so_and_sends_nothing(digest, outbox, capsys):
+    readers(2)
+    delivery.start_send(digest.pk)
+    delivery.pause_send(digest.pk)
+    call_command("send_digest", "--date", TODAY.isoformat())
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "The send is paused" in lines[-2] and lines[-1] == "sent=0 skipped=0 failed=0"
+    assert read_outbox(outbox) == [] and statuses(digest) == {"queued": 2}

@@ -1,0 +1,105 @@
+"""The provider rate limit: one token bucket in a real Redis, shared by every worker, on a clock we control."""
+
+import uuid
+
+import pytest
+import redis
+
+from newsletter.ratelimit import TokenBucket, provider_bucket, provider_name
+
+START = 1_800_000_000.0  # seconds; any fixed instant, the bucket only cares about differences
+# Waits are whole microseconds, rounded up: the 140th token of ten seconds may come a microsecond late.
+WINDOW_SLACK = 0.0005
+
+
+@pytest.fixture
+def client(redis_url) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def bucket(client: redis.Redis, rate: float, capacity: int = 1, name: str | None = None) -> TokenBucket:
+    return TokenBucket(client, name or f"test-{uuid.uuid4().hex}", rate, capacity)
+
+
+def polled(buckets: list[TokenBucket], seconds: float, step: float = 0.003) -> int:
+    """Ask for a token every `step` seconds of controlled time, round-robin across the buckets."""
+    return sum(buckets[i % len(buckets)].try_take(now=START + i * step) == 0 for i in range(round(seconds / step) + 1))
+
+
+def waited(buckets: list[TokenBucket], seconds: float) -> int:
+    """Ask, and when refused ask again exactly as long after as the bucket said, taking turns."""
+    now, count, turn = START, 0, 0
+    while now <= START + seconds + WINDOW_SLACK:
+        wait = buckets[turn % len(buckets)].try_take(now=now)
+        count += wait == 0
+        now += wait
+        turn += 1
+    return count
+
+
+def test_a_quota_of_14_per_second_grants_exactly_14_a_second(client):
+    # One token at the start (the bucket holds one), then one every 1/14 s: 1 + 14 × 10 over ten seconds.
+    assert waited([bucket(client, 14)], seconds=10) == 141
+    # Asked more often than that, it never grants more (a late ask loses what a one-token bucket cannot hold).
+    assert polled([bucket(client, 14)], seconds=10) <= 141
+
+
+def test_workers_share_one_bucket(client):
+    name = f"shared-{uuid.uuid4().hex}"
+    assert waited([bucket(client, 14, name=name) for _ in range(3)], seconds=10) == 141
+    name = f"shared-{uuid.uuid4().hex}"
+    assert polled([bucket(client, 14, name=name) for _ in range(3)], seconds=10) <= 141
+
+
+def test_a_burst_allowance_is_granted_once_then_the_rate_holds(client):
+    assert waited([bucket(client, 14, capacity=5)], seconds=10) == 5 + 140
+
+
+def test_a_refused_take_says_how_long_to_wait(client):
+    b = bucket(client, 4)
+    assert b.try_take(now=START) == 0
+    assert b.try_take(now=START) == pytest.approx(0.25)
+    assert b.try_take(now=START + 0.1) == pytest.approx(0.15)
+    assert b.try_take(now=START + 0.25) == 0
+
+
+def test_take_sleeps_until_the_token_is_there(client):
+    b = bucket(client, 2)
+    slept = []
+    b.take(sleep=slept.append)
+    assert slept == []
+    b.try_take()  # the clock here is Redis's own: the next token is about half a second away
+    b.take(sleep=slept.append)
+    assert slept and 0 < slept[0] <= 0.5
+
+
+def test_the_bucket_is_per_provider_and_off_without_a_rate(settings, redis_url):
+    settings.REDIS_URL = redis_url
+    settings.DELIVERY_RATE_PER_SECOND = 0
+    assert provider_bucket() is None
+    settings.DELIVERY_RATE_PER_SECOND, settings.EMAIL_BACKEND = 14, "anymail.backends.postmark.EmailBackend"
+    assert provider_bucket().key.endswith("anymail.backends.postmark")
+    assert provider_name() == "anymail.backends.postmark"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_message_sent_draws_one_token_from_the_providers_bucket(settings, redis_url, outbox):
+    from datetime import UTC, datetime
+
+    from newsletter import pipeline
+    from newsletter.digest import build_digest
+    from papers.ingest import fetch_and_ingest
+    from papers.models import Paper
+    from subscribers.models import Subscriber
+
+    settings.REDIS_URL = redis_url
+    # Next to no refill (one token every 1,000 s), room for ten: what is left is what was not taken.
+    settings.DELIVERY_RATE_PER_SECOND, settings.DELIVERY_RATE_BURST = 0.001, 10
+    client = redis.Redis.from_url(redis_url)
+    client.delete(provider_bucket().key)
+    fetch_and_ingest("hf", offline=True)
+    Paper.objects.update(first_seen=datetime(2026, 11, 28, 6, tzinfo=UTC))
+    Subscriber.objects.bulk_create(Subscriber(email=f"r{i}@example.com", status="active") for i in range(4))
+    assert pipeline.send(build_digest(datetime(2026, 11, 28).date())).sent == 4
+    tokens = float(client.hget(provider_bucket().key, "tokens")) / 1_000_000
+    assert tokens == pytest.approx(10 - 4, abs=0.05)
