@@ -16,7 +16,7 @@ from django.utils import timezone
 from newsletter.models import Delivery, Digest
 from newsletter.render import digest_email
 from papers.models import Paper
-from papers.ranking import for_you_many
+from papers.ranking import REPEAT_LOOKBACK, already_sent, for_you_many
 from subscribers.models import Subscriber, Suppression, email_hash
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
             "email_hash", flat=True
         )
     )
-    exclude = {row.subscriber_id: {p.pk for p in trending} for row in rows}
+    # Never a paper twice to one reader: not today's trending ones, nor anything an earlier digest sent them.
+    sent = already_sent([row.subscriber_id for row in rows], digest.date - REPEAT_LOOKBACK, before=digest.date)
+    exclude = {row.subscriber_id: {p.pk for p in trending} | sent[row.subscriber_id] for row in rows}
     picks_by_subscriber = for_you_many([row.subscriber for row in rows], candidates, exclude)
     now = timezone.now()
     with mail.get_connection() as connection:
@@ -104,7 +106,8 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                 counts.skipped += 1
                 continue
             picks = picks_by_subscriber.get(subscriber.pk, [])
-            message = digest_email(digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks])
+            shown = [p for p in trending if p.pinned or p.pk not in sent[subscriber.pk]]
+            message = digest_email(digest, subscriber, shown, [(pick, by_id[pick.paper_id]) for pick in picks])
             message.connection = connection
             try:
                 message.send()
@@ -118,7 +121,7 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
                 status.message_id if status and status.message_id else message.extra_headers["Message-ID"]
             )[:300]
             row.status, row.sent_at, row.error = Delivery.Status.SENT, now, ""
-            row.paper_ids = [p.pk for p in trending] + [p.paper_id for p in picks]
+            row.paper_ids = [p.pk for p in shown] + [p.paper_id for p in picks]
             counts.sent += 1
     Delivery.objects.bulk_update(rows, ["status", "error", "message_id", "sent_at", "paper_ids"])
     finish_if_done(digest_id)
