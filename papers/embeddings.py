@@ -71,51 +71,46 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def encode(texts: Sequence[str]) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text. Each distinct text reaches the model once per process."""
-    keys = [_key(t) for t in texts]
+def _remember(vectors: dict[str, np.ndarray]) -> None:
     with _memo_lock:
-        missing = list(dict.fromkeys(k for k in keys if k not in _memo))
-    if missing:
-        by_key = dict(zip(keys, texts, strict=True))
-        vectors = (
-            model()
-            .encode(
-                [by_key[k] for k in missing],
-                batch_size=ENCODE_BATCH,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            .astype(DTYPE)
+        _memo.update(vectors)
+        while len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+
+
+def _run_model(texts: list[str]) -> np.ndarray:
+    return (
+        model()
+        .encode(
+            texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
-        with _memo_lock:
-            for k, v in zip(missing, vectors, strict=True):
-                _memo[k] = v
-            while len(_memo) > MEMO_SIZE:
-                _memo.popitem(last=False)
-    with _memo_lock:
-        out = np.empty((len(texts), DIMENSIONS), dtype=DTYPE)
-        for i, k in enumerate(keys):
-            vector = _memo.get(k)
-            if vector is None:  # pushed out of the memo by a huge batch: encode alone
-                vector = model().encode([texts[i]], normalize_embeddings=True)[0].astype(DTYPE)
-            out[i] = vector
-    return out
+        .astype(DTYPE)
+    )
 
 
-def encode_cached(texts: Sequence[str]) -> np.ndarray:
-    """Like encode(), first looking in Django's cache, so every worker encodes a given interest once."""
+def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text. Each distinct text reaches the model once per process;
+    with shared=True (interests), once across all workers too, through Django's cache."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=DTYPE)
-    keys = {t: CACHE_PREFIX + _key(t) for t in texts}
-    found = django_cache.get_many(list(keys.values()))
-    new = [t for t in texts if keys[t] not in found]
-    if new:
-        vectors = encode(new)
-        django_cache.set_many({keys[t]: v.tobytes() for t, v in zip(new, vectors, strict=True)}, CACHE_SECONDS)
-        found.update({keys[t]: v.tobytes() for t, v in zip(new, vectors, strict=True)})
-    return np.stack([from_bytes(found[keys[t]]) for t in texts])
+    keys = [_key(t) for t in texts]
+    with _memo_lock:
+        found = {k: _memo[k] for k in keys if k in _memo}
+    missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+    if missing and shared:
+        cached = django_cache.get_many([CACHE_PREFIX + k for k in missing])
+        for k in list(missing):
+            vector = from_bytes(cached.get(CACHE_PREFIX + k))
+            if vector is not None:
+                found[k] = vector
+                del missing[k]
+    if missing:
+        fresh = dict(zip(missing, _run_model(list(missing.values())), strict=True))
+        found.update(fresh)
+        if shared:
+            django_cache.set_many({CACHE_PREFIX + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
+    _remember({k: v for k, v in found.items()})
+    return np.stack([found[k] for k in keys])
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

@@ -53,10 +53,18 @@ EDITORIAL_BOOST = 1.5
 # that a small model blurs. Without it, TF-IDF is all there is.
 EMBEDDING_WEIGHT = 0.7
 TFIDF_WEIGHT_WITH_EMBEDDINGS = 0.3
-# MiniLM puts unrelated ML abstracts at cosine 0.1-0.25 from a short topic and related ones at 0.4-0.7:
-# cosines below the floor count as nothing, the rest are stretched onto 0..1.
-EMBEDDING_FLOOR = 0.25
-# A topic "matches" a paper from this score on: below it a reader would ask "why this one?".
+# How close a topic and a paper are depends on the topic: MiniLM gives "fine-tuning large language models"
+# cosines of 0.5-0.7 with many abstracts and "AI for medicine" 0.3 with its best ones. So each topic's cosines
+# are read against their own spread over the day's candidates (a z-score): a paper matches when it stands
+# Z_MATCH spreads above the topic's average, and Z_TOP spreads scores full marks.
+Z_MATCH = 1.5
+Z_TOP = 4.0
+# ...and the cosine itself must say "about the same subject" at all: below this, no spread makes it a match.
+EMBEDDING_FLOOR = 0.2
+# The spread is never taken as smaller than this, so a tiny or uniform candidate set can't inflate z-scores.
+MIN_SPREAD = 0.05
+# TF-IDF alone: a topic matches from this cosine on (one shared distinctive term in title or abstract);
+# below it a reader would ask "why this one?".
 MIN_TOPIC_SCORE = 0.08
 # A chosen arXiv category or a favourite author is an explicit wish: it alone qualifies a paper.
 CATEGORY_SCORE = 0.3
@@ -275,15 +283,20 @@ def interests_of(subscriber: object) -> Interests:
 
 
 def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
-    """Topics x papers relevance in 0..1: TF-IDF cosine, blended with embedding cosine when the model is on."""
+    """Topics x papers relevance, 0 where the topic does not match the paper: TF-IDF cosine, blended with the
+    topic-normalized embedding cosine when the model is on."""
     if not topics or not index.papers:
         return np.zeros((len(topics), len(index.papers)), dtype=np.float32)
     lexical = (index.vectorizer.transform(topics) @ index.tfidf.T).toarray().astype(np.float32)
+    lexical_match = lexical >= MIN_TOPIC_SCORE
     if index.embedding is None:
-        return lexical
-    semantic = embeddings.encode_cached(topics) @ index.embedding.T
-    semantic = np.clip((semantic - EMBEDDING_FLOOR) / (1 - EMBEDDING_FLOOR), 0.0, 1.0)
-    return (EMBEDDING_WEIGHT * semantic + TFIDF_WEIGHT_WITH_EMBEDDINGS * lexical).astype(np.float32)
+        return np.where(lexical_match, lexical, 0.0).astype(np.float32)
+    cosine = embeddings.encode(topics, shared=True) @ index.embedding.T
+    spread = np.maximum(cosine.std(axis=1, keepdims=True), MIN_SPREAD)
+    z = (cosine - cosine.mean(axis=1, keepdims=True)) / spread
+    semantic_match = (z >= Z_MATCH) & (cosine >= EMBEDDING_FLOOR)
+    blended = EMBEDDING_WEIGHT * np.clip(z / Z_TOP, 0.0, 1.0) + TFIDF_WEIGHT_WITH_EMBEDDINGS * lexical
+    return np.where(lexical_match | semantic_match, blended, 0.0).astype(np.float32)
 
 
 def _feature_hits(
@@ -337,7 +350,7 @@ def _rank_chunk(
         better = column > relevance
         best[better] = t
         np.maximum(relevance, column, out=relevance)
-    topical = relevance >= MIN_TOPIC_SCORE
+    topical = relevance > 0
     matched = topical.copy()
     total = np.where(topical, relevance, 0.0).astype(np.float32)
     category_hits = _feature_hits([{c.lower() for c in i.categories} for i in parsed], index.categories, n_papers)
