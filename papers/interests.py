@@ -20,7 +20,8 @@ CATEGORY = re.compile(
     r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]{2,3}|hep-(?:ex|lat|ph|th)|gr-qc|nucl-(?:ex|th)|quant-ph|math-ph)$"
 )
 AUTHOR_PREFIX = re.compile(r"^(?:author|by)\s*:\s*", re.IGNORECASE)
-NEGATIVE_PREFIX = re.compile(r"^(?:no|not|without|exclude|except)\s+|^-\s*", re.IGNORECASE)
+NEGATIVE_WORDS = frozenset(["no", "not", "without", "exclude", "except"])
+NEGATIVE_PREFIX = re.compile(r"^(?:" + "|".join(NEGATIVE_WORDS) + r")\s+|^-\s*", re.IGNORECASE)
 # A reader with a hundred topics is pasting, not choosing; more would only blur their list (and the matrices).
 MAX_TOPICS = 12
 MAX_TOPIC_CHARS = 200
@@ -54,22 +55,25 @@ def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
     authors: list[str] = []
     names: list[str] = []
     negatives: list[str] = []
+    seen: set[str] = set()
     for raw in SEPARATORS.split(text or ""):
         item = " ".join(raw.split())[:MAX_TOPIC_CHARS]
         if not item:
             continue
-        if AUTHOR_PREFIX.match(item):
+        # Cheap tests first: most items are plain topics, and this runs for every reader of a send.
+        if ":" in item and AUTHOR_PREFIX.match(item):
             name = AUTHOR_PREFIX.sub("", item)
             if author_key(name) and author_key(name) not in authors:
                 authors.append(author_key(name))
                 names.append(name)
-        elif NEGATIVE_PREFIX.match(item):
+        elif (item[0] == "-" or item.split(" ", 1)[0].lower() in NEGATIVE_WORDS) and NEGATIVE_PREFIX.match(item):
             phrase = NEGATIVE_PREFIX.sub("", item).strip().lower()
             if phrase and phrase not in negatives:
                 negatives.append(phrase)
-        elif CATEGORY.match(item):
+        elif ("." in item or "-" in item) and CATEGORY.match(item):
             cats.add(item)
-        elif item.lower() not in (t.lower() for t in topics) and len(topics) < MAX_TOPICS:
+        elif item.lower() not in seen and len(topics) < MAX_TOPICS:
+            seen.add(item.lower())
             topics.append(item)
     return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
 

@@ -13,16 +13,20 @@ Everything is computed for a chunk of readers at once as matrix operations (uniq
 gather per reader, top-k per row with argpartition); see for_you_many.
 """
 
+import functools
+import gc
 import hashlib
 import itertools
 import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -91,6 +95,8 @@ MMR_POOL_FACTOR = 3
 RANK_CHUNK_SIZE = 2_000
 # Candidate sets kept ready (TF-IDF fitted, embeddings loaded): a send ranks one set in many chunks.
 INDEX_CACHE_SIZE = 4
+# Topics scored against the papers per block: 4,096 x 500 dense floats is 8 MB before it is made sparse.
+TOPIC_BLOCK = 4_096
 # How far back the delivery ledger is read to avoid repeats: past the candidate window of any digest
 # (two days daily, a week for weekly readers), with room to spare.
 REPEAT_LOOKBACK = timedelta(days=30)
@@ -99,8 +105,9 @@ TOKEN = re.compile(r"[a-z0-9][a-z0-9+-]*[a-z0-9+]|[a-z0-9]")
 VERSION_MARK = re.compile(r"\b(?:v\d+|version \d+|extended version|preprint)\b")
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
+    """One "For you" paper for one reader. Immutable; built a million times per 100k readers, hence a tuple."""
+
     paper_id: int
     score: float
     reason: str = ""
@@ -172,18 +179,44 @@ class CandidateIndex:
     boost: np.ndarray  # editorial multiplier
     allowed: np.ndarray  # False for rejected papers
     texts: list[str]
+    vocabulary: dict[str, int]
+    by_term: sparse.csc_matrix  # the TF-IDF matrix by column: which papers hold a term
+    sorted_ids: np.ndarray  # ids ascending, and where each sits in `papers`, to map many ids at once
+    sorted_positions: np.ndarray
     categories: dict[str, np.ndarray]
     authors: dict[str, np.ndarray]
-    negatives: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
+    category_names: list[list[str]]  # per paper, for reasons
+    author_keys: list[frozenset[str]]
+    negatives: dict[str, np.ndarray] = field(default_factory=dict)
 
     def negative_mask(self, phrases: tuple[str, ...]) -> np.ndarray:
-        """True for the papers that mention any of the phrases (title or abstract)."""
-        mask = self.negatives.get(phrases)
-        if mask is None:
-            pattern = negative_pattern(phrases)
-            mask = np.array([bool(pattern and pattern.search(t)) for t in self.texts], dtype=bool)
-            self.negatives[phrases] = mask
+        """True for the papers that mention any of the phrases (title or abstract), as whole words, plurals too:
+        "no quantum" removes "quantum chemistry", not "quantization"."""
+        mask = np.zeros(len(self.papers), dtype=bool)
+        for phrase in phrases:
+            found = self.negatives.get(phrase)
+            if found is None:
+                found = self._mentions(phrase)
+                self.negatives[phrase] = found
+            mask |= found
         return mask
+
+    def _mentions(self, phrase: str) -> np.ndarray:
+        terms = analyze(phrase)
+        words = len(phrase.split())
+        if not terms:  # only stop words ("no the"): it would remove every paper, so it removes none
+            return np.zeros(len(self.papers), dtype=bool)
+        # One or two words are a term of the TF-IDF vocabulary (unigram or bigram): a column lookup.
+        term = terms[-1] if words in (1, 2) and len(terms) == 2 * words - 1 else None
+        if term is not None:
+            column = self.vocabulary.get(term)
+            mask = np.zeros(len(self.papers), dtype=bool)
+            if column is not None:
+                start, end = self.by_term.indptr[column], self.by_term.indptr[column + 1]
+                mask[self.by_term.indices[start:end]] = True
+            return mask
+        pattern = negative_pattern([phrase])
+        return np.array([bool(pattern and pattern.search(t)) for t in self.texts], dtype=bool)
 
 
 _indexes: OrderedDict[str, CandidateIndex] = OrderedDict()
@@ -243,20 +276,23 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
     np.fill_diagonal(similarity, 1.0)
     duplicate_pairs = similarity >= threshold
     np.fill_diagonal(duplicate_pairs, False)
+    ids = np.array([p.pk for p in papers], dtype=np.int64)
     now = now or timezone.now()
     trending = np.array([trending_score(p, now) for p in papers], dtype=np.float32)
     if trending.size and trending.max() > 0:
         trending /= trending.max()
+    category_names = [[c for c in dict.fromkeys([*(p.categories or []), p.primary_category]) if c] for p in papers]
+    author_keys = [frozenset(author_key(str(name)) for name in p.authors or []) for p in papers]
     categories: dict[str, list[int]] = {}
     authors: dict[str, list[int]] = {}
-    for i, p in enumerate(papers):
-        for c in {*(p.categories or []), p.primary_category} - {""}:
-            categories.setdefault(c.lower(), []).append(i)
-        for name in p.authors or []:
-            authors.setdefault(author_key(str(name)), []).append(i)
+    for i in range(len(papers)):
+        for c in {c.lower() for c in category_names[i]}:
+            categories.setdefault(c, []).append(i)
+        for key in author_keys[i]:
+            authors.setdefault(key, []).append(i)
     return CandidateIndex(
         papers=papers,
-        ids=np.array([p.pk for p in papers], dtype=np.int64),
+        ids=ids,
         position={p.pk: i for i, p in enumerate(papers)},
         vectorizer=vectorizer,
         tfidf=tfidf.tocsr(),
@@ -270,8 +306,14 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
         ),
         allowed=np.array([p.moderation != Moderation.REJECTED for p in papers], dtype=bool),
         texts=[f"{p.title}\n{p.abstract}" for p in papers],
+        vocabulary=dict(getattr(vectorizer, "vocabulary_", {})),
+        by_term=tfidf.tocsc(),
+        sorted_ids=np.sort(ids),
+        sorted_positions=np.argsort(ids, kind="stable"),
         categories={k: np.array(v) for k, v in categories.items()},
         authors={k: np.array(v) for k, v in authors.items()},
+        category_names=category_names,
+        author_keys=author_keys,
     )
 
 
@@ -299,9 +341,7 @@ def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
     return np.where(lexical_match | semantic_match, blended, 0.0).astype(np.float32)
 
 
-def _feature_hits(
-    wanted: list[Iterable[str]], features: Mapping[str, np.ndarray], n_papers: int
-) -> tuple[np.ndarray, sparse.csr_matrix] | None:
+def _feature_hits(wanted: list[Iterable[str]], features: Mapping[str, np.ndarray], n_papers: int) -> np.ndarray | None:
     """Readers x papers: does any of a reader's categories (or authors) appear on the paper?"""
     rows, cols = [], []
     for r, keys in enumerate(wanted):
@@ -313,65 +353,89 @@ def _feature_hits(
     if not rows:
         return None
     r, c = np.concatenate(rows), np.concatenate(cols)
-    matrix = sparse.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(len(wanted), n_papers))
-    return matrix.toarray() > 0, matrix
+    hits = np.zeros((len(wanted), n_papers), dtype=bool)
+    hits[r, c] = True
+    return hits
 
 
-def _exclusions(index: CandidateIndex, ids: Iterable[int] | None, memo: dict[int, np.ndarray]) -> np.ndarray:
-    """Positions of excluded papers and of their near-duplicates (a second version of a paper sent before)."""
-    if not ids:
-        return np.zeros(0, dtype=np.int64)
-    found = memo.get(id(ids))
-    if found is None:
-        positions = [index.position[i] for i in ids if i in index.position]
-        twins = [index.duplicates[p] for p in positions]
-        found = np.unique(np.concatenate([np.array(positions, dtype=np.int64), *twins]))
-        memo[id(ids)] = found
-    return found
+def _blocked(index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
+    """Readers x papers: True where the paper is excluded for the reader, or is a near-duplicate of one that is
+    (a second version of a paper sent before is not new)."""
+    n, n_papers = len(subscribers), len(index.papers)
+    blocked = np.zeros((n, n_papers), dtype=bool)
+    sets = [exclude.get(s.pk) or () for s in subscribers]
+    lengths = np.fromiter((len(x) for x in sets), dtype=np.int64, count=n)
+    if not lengths.any() or not n_papers:
+        return blocked
+    ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
+    at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
+    known = index.sorted_ids[at] == ids
+    rows = np.repeat(np.arange(n), lengths)[known]
+    blocked[rows, index.sorted_positions[at[known]]] = True
+    for position, twins in enumerate(index.duplicates):
+        if twins.size:
+            blocked[:, twins] |= blocked[:, position : position + 1]
+    return blocked
+
+
+def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
+    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
+    blocks = [
+        sparse.csr_matrix(topic_scores(index, topics[start : start + TOPIC_BLOCK]))
+        for start in range(0, len(topics), TOPIC_BLOCK)
+    ]
+    blocks.append(sparse.csr_matrix((1, len(index.papers)), dtype=np.float32))
+    return sparse.vstack(blocks, format="csr", dtype=np.float32)
 
 
 def _rank_chunk(
-    index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int, Iterable[int]], limits: np.ndarray
+    index: CandidateIndex,
+    subscribers: Sequence,
+    parsed: list[Interests],
+    topics: sparse.csr_matrix,
+    topic_row: dict[str, int],
+    exclude: Mapping[int, Iterable[int]],
+    reasons: list[str],
 ) -> dict[int, list[Pick]]:
     n, n_papers = len(subscribers), len(index.papers)
-    parsed = [interests_of(s) for s in subscribers]
-    unique_topics = list(dict.fromkeys(t for i in parsed for t in i.topics))
-    topic_row = {t: r for r, t in enumerate(unique_topics)}
-    # One extra all-zero row stands for "no topic here" in the padded reader × topic table.
-    scores = np.vstack([topic_scores(index, unique_topics), np.zeros((1, n_papers), dtype=np.float32)])
+    no_topic = topics.shape[0] - 1
     width = max((len(i.topics) for i in parsed), default=0)
-    table = np.full((n, max(width, 1)), len(unique_topics), dtype=np.int32)
+    table = np.full((n, max(width, 1)), no_topic, dtype=np.int64)
     for r, i in enumerate(parsed):
         table[r, : len(i.topics)] = [topic_row[t] for t in i.topics]
-    relevance = scores[table[:, 0]]
+    # A reader's relevance to a paper is their best topic's score; `best` remembers which topic, for reasons.
+    relevance = topics[table[:, 0]].toarray()
     best = np.zeros((n, n_papers), dtype=np.int8)
     for t in range(1, width):
-        column = scores[table[:, t]]
-        better = column > relevance
-        best[better] = t
+        column = topics[table[:, t]].toarray()
+        best[column > relevance] = t
         np.maximum(relevance, column, out=relevance)
     topical = relevance > 0
     matched = topical.copy()
-    total = np.where(topical, relevance, 0.0).astype(np.float32)
+    total = relevance
     category_hits = _feature_hits([{c.lower() for c in i.categories} for i in parsed], index.categories, n_papers)
     author_hits = _feature_hits([i.authors for i in parsed], index.authors, n_papers)
     for hits, weight in ((category_hits, CATEGORY_SCORE), (author_hits, AUTHOR_SCORE)):
         if hits is not None:
-            total += weight * hits[0]
-            matched |= hits[0]
-    final = np.where(matched, (total + TRENDING_WEIGHT * index.trending) * index.boost, -np.inf).astype(np.float32)
+            total += weight * hits
+            matched |= hits
+    final = (total + TRENDING_WEIGHT * index.trending) * index.boost
+    final[~matched] = -np.inf
     final[:, ~index.allowed] = -np.inf
-    memo: dict[int, np.ndarray] = {}
-    for r, (s, i) in enumerate(zip(subscribers, parsed, strict=True)):
+    final[np.array([not i.wants_something for i in parsed], dtype=bool)] = -np.inf
+    final[_blocked(index, subscribers, exclude)] = -np.inf
+    by_negatives: dict[tuple[str, ...], list[int]] = {}
+    for r, i in enumerate(parsed):
         if i.negatives:
-            final[r, index.negative_mask(i.negatives)] = -np.inf
-        if not i.wants_something:
-            final[r] = -np.inf
-        excluded = _exclusions(index, exclude.get(s.pk), memo)
-        if excluded.size:
-            final[r, excluded] = -np.inf
+            by_negatives.setdefault(i.negatives, []).append(r)
+    for phrases, rows in by_negatives.items():
+        final[np.ix_(rows, np.flatnonzero(index.negative_mask(phrases)))] = -np.inf
+    limits = np.array([s.papers_per_digest or settings.DIGEST_FOR_YOU_COUNT for s in subscribers], dtype=np.int64)
     picked, picked_scores = mmr(index, final, best, limits)
-    return _picks(subscribers, parsed, picked, picked_scores, topical, best, category_hits, author_hits, index)
+    # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
+    rows, safe = np.arange(n)[:, None], np.maximum(picked, 0)
+    reason_topic = np.where(topical[rows, safe], table[rows, best[rows, safe]], no_topic)
+    return _picks(subscribers, parsed, picked, picked_scores, reason_topic, category_hits, author_hits, index, reasons)
 
 
 def mmr(
@@ -389,27 +453,39 @@ def mmr(
     if not n or not n_papers or not k:
         return picked, picked_scores
     pool = min(n_papers, k * MMR_POOL_FACTOR)
-    rows = np.arange(n)[:, None]
+    live = np.flatnonzero(np.isfinite(final).any(axis=1))  # readers with anything to pick from
+    final = final[live]
+    rows = np.arange(live.size)[:, None]
     candidates = (
-        np.argpartition(-final, pool - 1, axis=1)[:, :pool] if pool < n_papers else np.tile(np.arange(n_papers), (n, 1))
+        np.argpartition(-final, pool - 1, axis=1)[:, :pool]
+        if pool < n_papers
+        else np.tile(np.arange(n_papers), (live.size, 1))
     )
     score = final[rows, candidates]
-    topic = best[rows, candidates]
+    topic = best[live[:, None], candidates]
     closeness = np.zeros(score.shape, dtype=np.float32)
-    per_topic = np.zeros((n, int(best.max()) + 1 if best.size else 1), dtype=np.float32)
+    per_topic = np.zeros((live.size, int(best.max()) + 1 if best.size else 1), dtype=np.float32)
+    limits = limits[live]
     threshold = NEAR_DUPLICATE_EMBEDDING if index.embedding is not None else NEAR_DUPLICATE_TFIDF
-    flat = np.arange(n)
     for step in range(k):
+        if not live.size:
+            break
         adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * np.take_along_axis(per_topic, topic, 1)
         adjusted[closeness >= threshold] = -np.inf
+        here = np.arange(live.size)
         choice = np.argmax(adjusted, axis=1)
-        ok = np.isfinite(adjusted[flat, choice]) & (step < limits)
-        chosen = candidates[flat, choice]
-        picked[ok, step] = chosen[ok]
-        picked_scores[ok, step] = score[flat, choice][ok]
-        score[flat[ok], choice[ok]] = -np.inf
-        np.maximum(closeness, np.where(ok[:, None], index.similarity[chosen[:, None], candidates], 0.0), out=closeness)
-        per_topic[flat[ok], topic[flat, choice][ok]] += 1
+        ok = np.isfinite(adjusted[here, choice]) & (step < limits)
+        chosen = candidates[here, choice]
+        picked[live[ok], step] = chosen[ok]
+        picked_scores[live[ok], step] = score[here, choice][ok]
+        # A reader with nothing left (or a full list) is done: the next steps work on the others only.
+        keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
+        live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
+        closeness, per_topic, limits = closeness[keep], per_topic[keep], limits[keep]
+        here = np.arange(live.size)
+        score[here, choice] = -np.inf
+        np.maximum(closeness, index.similarity[chosen[:, None], candidates], out=closeness)
+        per_topic[here, topic[here, choice]] += 1
     return picked, picked_scores
 
 
@@ -418,48 +494,42 @@ def _picks(
     parsed: list[Interests],
     picked: np.ndarray,
     picked_scores: np.ndarray,
-    topical: np.ndarray,
-    best: np.ndarray,
-    category_hits: tuple | None,
-    author_hits: tuple | None,
+    reason_topic: np.ndarray,
+    category_hits: np.ndarray | None,
+    author_hits: np.ndarray | None,
     index: CandidateIndex,
+    topic_reasons: list[str],
 ) -> dict[int, list[Pick]]:
     """Picks with their reasons, built only for the papers picked (the matrices stay numeric)."""
-    n = len(subscribers)
-    rows = np.arange(n)[:, None]
+    rows = np.arange(len(subscribers))[:, None]
     safe = np.maximum(picked, 0)
-    topic_ok = topical[rows, safe].tolist()
-    topic_at = best[rows, safe].tolist()
-    category_ok = category_hits[0][rows, safe].tolist() if category_hits else None
-    author_ok = author_hits[0][rows, safe].tolist() if author_hits else None
+    counts = (picked >= 0).sum(axis=1).tolist()
     ids, scores = index.ids[safe].tolist(), np.round(picked_scores, 4).tolist()
-    positions = picked.tolist()
-    result: dict[int, list[Pick]] = {}
-    for r, s in enumerate(subscribers):
-        interests, picks = parsed[r], []
-        for j, position in enumerate(positions[r]):
-            if position < 0:
-                break
-            reasons = []
-            if topic_ok[r][j]:
-                reasons.append("matches: " + interests.topics[topic_at[r][j]])
-            if category_ok and category_ok[r][j]:
-                reasons.append("category: " + _category_matched(index.papers[position], interests))
-            if author_ok and author_ok[r][j]:
-                reasons.append("author: " + _author_matched(index.papers[position], interests))
-            picks.append(Pick(ids[r][j], scores[r][j], "; ".join(reasons)))
-        result[s.pk] = picks
-    return result
+    reasons = [list(map(topic_reasons.__getitem__, row)) for row in reason_topic.tolist()]
+    for hits, describe in ((category_hits, _category_reason), (author_hits, _author_reason)):
+        if hits is None:
+            continue
+        at = hits[rows, safe]
+        for r, j in zip(*np.nonzero(at & (picked >= 0)), strict=True):
+            extra = describe(index, picked[r, j], parsed[r])
+            reasons[r][j] = f"{reasons[r][j]}; {extra}" if reasons[r][j] else extra
+    # tuple.__new__ builds each Pick in C: a million Picks per 100k readers, and Pick(...) would run Python.
+    make = functools.partial(tuple.__new__, Pick)
+    return {
+        s.pk: list(map(make, zip(ids[r][: counts[r]], scores[r][: counts[r]], reasons[r][: counts[r]], strict=True)))
+        for r, s in enumerate(subscribers)
+    }
 
 
-def _category_matched(paper: Paper, interests: Interests) -> str:
+def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
     wanted = {c.lower() for c in interests.categories}
-    return next(c for c in [*(paper.categories or []), paper.primary_category] if c.lower() in wanted)
+    return "category: " + next(c for c in index.category_names[position] if c.lower() in wanted)
 
 
-def _author_matched(paper: Paper, interests: Interests) -> str:
-    on_paper = {author_key(str(a)) for a in paper.authors or []}
-    return next(name for name, key in zip(interests.author_names, interests.authors, strict=True) if key in on_paper)
+def _author_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
+    on_paper = index.author_keys[position]
+    names = zip(interests.author_names, interests.authors, strict=True)
+    return "author: " + next(name for name, key in names if key in on_paper)
 
 
 def for_you_many(
@@ -476,12 +546,33 @@ def for_you_many(
     if not candidates:
         return {s.pk: [] for s in subscribers}
     index = candidate_index(candidates)
+    with _collector_paused():
+        parsed = [interests_of(s) for s in subscribers]
+    # Every distinct topic is scored against the papers once, however many readers share it.
+    names = list(dict.fromkeys(t for i in parsed for t in i.topics))
+    topic_row = {t: r for r, t in enumerate(names)}
+    topics = topic_matrix(index, names)
+    reasons = [f"matches: {t}" for t in names] + [""]
     result: dict[int, list[Pick]] = {}
-    for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
-        chunk = subscribers[start : start + RANK_CHUNK_SIZE]
-        limits = np.array([s.papers_per_digest or settings.DIGEST_FOR_YOU_COUNT for s in chunk], dtype=np.int64)
-        result.update(_rank_chunk(index, chunk, exclude, limits))
+    with _collector_paused():
+        for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
+            end = start + RANK_CHUNK_SIZE
+            chunk = subscribers[start:end]
+            result.update(_rank_chunk(index, chunk, parsed[start:end], topics, topic_row, exclude, reasons))
     return result
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A million new Picks would run Python's cycle collector thousands of times, each pass walking every
+    object made so far; Picks, lists and strings form no cycles, so it waits until the ranking is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def for_you(interests: str, papers: Sequence[Paper], limit: int, exclude: Iterable[int] = ()) -> list[Pick]:
