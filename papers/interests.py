@@ -58,8 +58,8 @@ def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
     seen: set[str] = set()
     for raw in SEPARATORS.split(text or ""):
         item = " ".join(raw.split())[:MAX_TOPIC_CHARS]
-        if not item:
-            continue
+        if not any(ch.isalnum() for ch in item) or item.lower() in NEGATIVE_WORDS:
+            continue  # punctuation, control characters, a lone "no": nothing to match
         # Cheap tests first: most items are plain topics, and this runs for every reader of a send.
         if ":" in item and AUTHOR_PREFIX.match(item):
             name = AUTHOR_PREFIX.sub("", item)
