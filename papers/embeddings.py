@@ -50,7 +50,18 @@ def enabled() -> bool:
         if not installed():
             raise ModelUnavailable("RANKING_EMBEDDINGS=on but requirements-ml.txt is not installed")
         return True
-    return installed()
+    return installed() and _loads()
+
+
+@cache
+def _loads() -> bool:
+    """In "auto" mode a model that is installed but broken means TF-IDF, with the reason in the log."""
+    try:
+        model()
+    except Exception:  # whatever torch or the package raise: ranking must go on without the model
+        log.exception("the sentence-embedding model is installed but does not load; ranking with TF-IDF alone")
+        return False
+    return True
 
 
 @cache

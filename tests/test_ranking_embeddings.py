@@ -77,3 +77,19 @@ def test_auto_without_the_model_falls_back_and_on_without_it_refuses(settings, m
     settings.RANKING_EMBEDDINGS = "on"
     with pytest.raises(embeddings.ModelUnavailable):
         embeddings.enabled()
+
+
+def test_a_model_that_fails_to_load_means_tfidf_in_auto_mode(settings, monkeypatch, seed, caplog):
+    def broken() -> None:
+        raise OSError("model.safetensors: unexpected end of file")
+
+    monkeypatch.setattr(embeddings, "installed", lambda: True)
+    monkeypatch.setattr(embeddings, "model", broken)
+    embeddings._loads.cache_clear()
+    try:
+        settings.RANKING_EMBEDDINGS = "auto"
+        assert not embeddings.enabled()
+        assert "does not load" in caplog.text
+        assert [p.reason for p in for_you("continual learning", seed, 2)] == ["matches: continual learning"] * 2
+    finally:
+        embeddings._loads.cache_clear()
