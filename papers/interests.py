@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 SEPARATORS = re.compile(r"[,;\n]+")
+LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 # arXiv category ids: "cs.LG", "stat.ML", "q-bio.NC", "astro-ph.CO", "math.OC"; plus archives that have no
 # sub-categories. Anything else is a topic, so a reader's "robots" never turns into a category.
 CATEGORY = re.compile(
@@ -58,7 +59,7 @@ def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
     seen: set[str] = set()
     for raw in SEPARATORS.split(text or ""):
         item = " ".join(raw.split())[:MAX_TOPIC_CHARS]
-        if not any(ch.isalnum() for ch in item) or item.lower() in NEGATIVE_WORDS:
+        if not LETTER_OR_DIGIT.search(item) or item.lower() in NEGATIVE_WORDS:
             continue  # punctuation, control characters, a lone "no": nothing to match
         # Cheap tests first: most items are plain topics, and this runs for every reader of a send.
         if ":" in item and AUTHOR_PREFIX.match(item):
