@@ -47,7 +47,7 @@ TRENDING_HALF_LIFE_HOURS = 36.0
 # A comment costs more effort than an upvote, so it says more; GitHub stars are cheap and come in hundreds.
 COMMENT_WEIGHT = 2.0
 STAR_WEIGHT = 0.02
-# A paper nobody has voted on yet still ranks, by freshness alone (log1p(1) × decay), below any voted one.
+# A paper nobody has voted on yet still ranks, by freshness alone (log1p(1) × decay): new before old.
 PRIOR_SIGNAL = 1.0
 # Editors approved or featured it: worth half again its community signal, in both sections.
 EDITORIAL_BOOST = 1.5
@@ -430,7 +430,10 @@ def _rank_chunk(
             by_negatives.setdefault(i.negatives, []).append(r)
     for phrases, rows in by_negatives.items():
         final[np.ix_(rows, np.flatnonzero(index.negative_mask(phrases)))] = -np.inf
-    limits = np.array([s.papers_per_digest or settings.DIGEST_FOR_YOU_COUNT for s in subscribers], dtype=np.int64)
+    limits = np.array(
+        [settings.DIGEST_FOR_YOU_COUNT if s.papers_per_digest is None else s.papers_per_digest for s in subscribers],
+        dtype=np.int64,
+    )
     picked, picked_scores = mmr(index, final, best, limits)
     # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
     rows, safe = np.arange(n)[:, None], np.maximum(picked, 0)

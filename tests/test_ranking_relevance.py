@@ -118,3 +118,14 @@ def test_subscribers_with_hostile_interests_do_not_break_a_chunk(seed):
     picks = for_you_many(readers, papers, {})
     assert set(picks) == {0, 1, 2, 3, 4}
     assert all(isinstance(p, list) for p in picks.values())
+
+
+def test_each_reader_gets_at_most_their_papers_per_digest(seed):
+    papers = list(seed.values())
+    readers = [
+        Subscriber(pk=n, email=f"r{n}@example.com", interests="continual learning", papers_per_digest=n)
+        for n in (0, 1, 7)
+    ]
+    picks = for_you_many(readers, papers, {})
+    assert [len(picks[n]) for n in (0, 1, 7)] == [0, 1, 7]
+    assert for_you_many(readers[:1], papers, {}) == {0: []}
