@@ -59,22 +59,24 @@ def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
     seen: set[str] = set()
     for raw in SEPARATORS.split(text or ""):
         item = " ".join(raw.split())[:MAX_TOPIC_CHARS]
-        if not LETTER_OR_DIGIT.search(item) or item.lower() in NEGATIVE_WORDS:
+        low = item.lower()
+        if low in NEGATIVE_WORDS or not LETTER_OR_DIGIT.search(item):
             continue  # punctuation, control characters, a lone "no": nothing to match
         # Cheap tests first: most items are plain topics, and this runs for every reader of a send.
         if ":" in item and AUTHOR_PREFIX.match(item):
             name = AUTHOR_PREFIX.sub("", item)
-            if author_key(name) and author_key(name) not in authors:
-                authors.append(author_key(name))
+            key = author_key(name)
+            if key and key not in authors:
+                authors.append(key)
                 names.append(name)
-        elif (item[0] == "-" or item.split(" ", 1)[0].lower() in NEGATIVE_WORDS) and NEGATIVE_PREFIX.match(item):
-            phrase = NEGATIVE_PREFIX.sub("", item).strip().lower()
+        elif (item[0] == "-" or low.partition(" ")[0] in NEGATIVE_WORDS) and NEGATIVE_PREFIX.match(item):
+            phrase = NEGATIVE_PREFIX.sub("", low).strip()
             if phrase and phrase not in negatives:
                 negatives.append(phrase)
         elif ("." in item or "-" in item) and CATEGORY.match(item):
             cats.add(item)
-        elif item.lower() not in seen and len(topics) < MAX_TOPICS:
-            seen.add(item.lower())
+        elif low not in seen and len(topics) < MAX_TOPICS:
+            seen.add(low)
             topics.append(item)
     return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
 
