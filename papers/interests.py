@@ -1,0 +1,90 @@
+"""A reader's interests, read from the free text they typed: topics, arXiv categories, authors, things to avoid.
+
+One interest per line, comma or semicolon:
+    continual learning, speech synthesis
+    cs.LG; stat.ML
+    author: Yoshua Bengio
+    no quantum
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+SEPARATORS = re.compile(r"[,;\n]+")
+LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+# arXiv category ids: "cs.LG", "stat.ML", "q-bio.NC", "astro-ph.CO", "math.OC"; plus archives that have no
+# sub-categories. Anything else is a topic, so a reader's "robots" never turns into a category.
+CATEGORY = re.compile(
+    r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]{2,3}|hep-(?:ex|lat|ph|th)|gr-qc|nucl-(?:ex|th)|quant-ph|math-ph)$"
+)
+AUTHOR_PREFIX = re.compile(r"^(?:author|by)\s*:\s*", re.IGNORECASE)
+NEGATIVE_WORDS = frozenset(["no", "not", "without", "exclude", "except"])
+NEGATIVE_PREFIX = re.compile(r"^(?:" + "|".join(NEGATIVE_WORDS) + r")\s+|^-\s*", re.IGNORECASE)
+# A reader with a hundred topics is pasting, not choosing; more would only blur their list (and the matrices).
+MAX_TOPICS = 12
+MAX_TOPIC_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Interests:
+    topics: tuple[str, ...] = ()
+    categories: frozenset[str] = frozenset()
+    authors: tuple[str, ...] = ()  # normalized with author_key()
+    author_names: tuple[str, ...] = ()  # as the reader wrote them, for reasons
+    negatives: tuple[str, ...] = ()
+
+    @property
+    def wants_something(self) -> bool:
+        """False for a reader with no interests (or only negatives): they get the trending section only."""
+        return bool(self.topics or self.categories or self.authors)
+
+
+def author_key(name: str) -> str:
+    """'Léa  Dupont' and 'lea dupont' are the same author: accents, case and spacing don't count."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
+
+
+@lru_cache(maxsize=65536)
+def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
+    """Read the free text (and the subscriber's chosen categories) into an Interests value."""
+    topics: list[str] = []
+    cats = {c.strip() for c in categories if c and c.strip()}
+    authors: list[str] = []
+    names: list[str] = []
+    negatives: list[str] = []
+    seen: set[str] = set()
+    for raw in SEPARATORS.split(text or ""):
+        item = " ".join(raw.split())[:MAX_TOPIC_CHARS]
+        low = item.lower()
+        if low in NEGATIVE_WORDS or not LETTER_OR_DIGIT.search(item):
+            continue  # punctuation, control characters, a lone "no": nothing to match
+        # Cheap tests first: most items are plain topics, and this runs for every reader of a send.
+        if ":" in item and AUTHOR_PREFIX.match(item):
+            name = AUTHOR_PREFIX.sub("", item)
+            key = author_key(name)
+            if key and key not in authors:
+                authors.append(key)
+                names.append(name)
+        elif (item[0] == "-" or low.partition(" ")[0] in NEGATIVE_WORDS) and NEGATIVE_PREFIX.match(item):
+            phrase = NEGATIVE_PREFIX.sub("", low).strip()
+            if phrase and phrase not in negatives:
+                negatives.append(phrase)
+        elif ("." in item or "-" in item) and CATEGORY.match(item):
+            cats.add(item)
+        elif low not in seen and len(topics) < MAX_TOPICS:
+            seen.add(low)
+            topics.append(item)
+    return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
+
+
+def negative_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching any of the phrases as whole words (plurals too): "no quantum" removes "quantum
+    chemistry" but not "quantization"."""
+    parts = [r"\s+".join(re.escape(w) for w in phrase.split()) for phrase in phrases if phrase.split()]
+    if not parts:
+        return None
+    return re.compile(r"\b(?:" + "|".join(parts) + r")(?:s|es)?\b", re.IGNORECASE)

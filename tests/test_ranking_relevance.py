@@ -1,0 +1,131 @@
+""" "For you" relevance on the 79 real seed abstracts, with the TF-IDF fallback (no model): topics, negative
+keywords, categories, favourite authors, editorial overrides, exclusions, reasons, many readers at once."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from papers.ingest import fetch_and_ingest
+from papers.models import Moderation, Paper
+from papers.ranking import for_you, for_you_many
+from subscribers.models import Subscriber
+from tests.conftest import fixture_path
+from tests.ranking_helpers import seed_papers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _tfidf_only(settings):
+    settings.RANKING_EMBEDDINGS = "off"
+
+
+@pytest.fixture
+def seed() -> dict[str, Paper]:
+    return {p.title: p for p in seed_papers()}
+
+
+def titles(picks, papers) -> list[str]:
+    by_id = {p.pk: p for p in papers.values()} if isinstance(papers, dict) else {p.pk: p for p in papers}
+    return [by_id[p.paper_id].title for p in picks]
+
+
+def test_a_topic_finds_the_papers_about_it_with_a_reason(seed):
+    picks = for_you("continual learning", list(seed.values()), 5)
+    assert len(picks) == 5
+    for title in titles(picks, seed):
+        assert "continual" in (title + seed[title].abstract).lower()
+    assert {p.reason for p in picks} == {"matches: continual learning"}
+    assert [p.score for p in picks] == sorted((p.score for p in picks), reverse=True)
+
+
+def test_a_negative_keyword_removes_papers_entirely(seed):
+    papers = list(seed.values())
+    with_quantum = titles(for_you("reinforcement learning", papers, 20), seed)
+    assert "AdsorbRL: Deep Multi-Objective Reinforcement Learning for Inverse Catalysts Design" in with_quantum
+    without = titles(for_you("reinforcement learning, no quantum", papers, 20), seed)
+    assert without and not any("quantum" in (t + seed[t].abstract).lower() for t in without)
+    assert set(without) == set(with_quantum) - {t for t in with_quantum if "quantum" in seed[t].abstract.lower()}
+    # "quantum" is not "quantization": the quantization papers stay.
+    quantization = titles(for_you("quantization, no quantum", papers, 10), seed)
+    assert any("Quantization" in t for t in quantization)
+
+
+def test_no_interests_means_trending_only(seed):
+    assert for_you("", list(seed.values()), 10) == []
+    assert for_you("no quantum", list(seed.values()), 10) == []
+
+
+def test_categories_and_favourite_authors_match(db):
+    fetch_and_ingest("arxiv", path=fixture_path("arxiv_api_atom_10entries.xml"))
+    papers = list(Paper.objects.all())
+    in_category = [p for p in papers if "q-bio.NC" in p.categories]
+    picks = for_you("q-bio.NC", papers, 10)
+    assert {p.paper_id for p in picks} == {p.pk for p in in_category}
+    assert all(p.reason == "category: q-bio.NC" for p in picks)
+
+    author = in_category[0].authors[0]
+    picks = for_you(f"author: {author.upper()}", papers, 10)
+    assert picks and all(author in Paper.objects.get(pk=p.paper_id).authors for p in picks)
+    assert picks[0].reason == f"author: {author.upper()}"
+
+
+def test_rejected_never_and_approved_or_featured_boosted(seed):
+    papers = list(seed.values())
+    first, second = for_you("continual learning", papers, 2)
+    Paper.objects.filter(pk=first.paper_id).update(moderation=Moderation.REJECTED)
+    Paper.objects.filter(pk=second.paper_id).update(featured=True)
+    papers = list(Paper.objects.all())
+    picks = for_you("continual learning", papers, 10)
+    assert first.paper_id not in {p.paper_id for p in picks}
+    assert picks[0].paper_id == second.paper_id and picks[0].score > second.score
+
+
+def test_excluded_papers_are_left_out(seed):
+    papers = list(seed.values())
+    best = for_you("model merging", papers, 1)[0]
+    assert best.paper_id not in {p.paper_id for p in for_you("model merging", papers, 10, exclude={best.paper_id})}
+
+
+def test_many_readers_at_once_match_each_readers_own_list(seed):
+    papers = list(seed.values())
+    readers = [
+        Subscriber(pk=1, email="a@example.com", interests="continual learning", papers_per_digest=3),
+        Subscriber(pk=2, email="b@example.com", interests="speech, no voice", papers_per_digest=5),
+        Subscriber(pk=3, email="c@example.com", interests="", papers_per_digest=5),
+        Subscriber(pk=4, email="d@example.com", interests="model merging, multi-task learning", papers_per_digest=4),
+    ]
+    best_merging = for_you("model merging", papers, 1)[0].paper_id
+    together = for_you_many(readers, papers, {4: {best_merging}})
+    assert len(together[1]) == 3 and together[3] == []
+    for reader in readers[:3]:
+        assert together[reader.pk] == for_you(reader.interests, papers, reader.papers_per_digest)
+    assert together[4] == for_you(readers[3].interests, papers, 4, exclude={best_merging})
+    assert together[2] and all("voice" not in str(seed_text(p.paper_id)) for p in together[2])
+
+
+def seed_text(paper_id: int) -> str:
+    paper = Paper.objects.get(pk=paper_id)
+    return f"{paper.title} {paper.abstract}".lower()
+
+
+def test_subscribers_with_hostile_interests_do_not_break_a_chunk(seed):
+    papers = list(seed.values())
+    readers = [
+        SimpleNamespace(pk=n, interests=text, categories=[], papers_per_digest=10)
+        for n, text in enumerate(["\x00\x01", "'; DROP TABLE papers; --", "a" * 50_000, "é" * 300, "no " * 100])
+    ]
+    picks = for_you_many(readers, papers, {})
+    assert set(picks) == {0, 1, 2, 3, 4}
+    assert all(isinstance(p, list) for p in picks.values())
+
+
+def test_each_reader_gets_at_most_their_papers_per_digest(seed):
+    papers = list(seed.values())
+    readers = [
+        Subscriber(pk=n, email=f"r{n}@example.com", interests="continual learning", papers_per_digest=n)
+        for n in (0, 1, 7)
+    ]
+    picks = for_you_many(readers, papers, {})
+    assert [len(picks[n]) for n in (0, 1, 7)] == [0, 1, 7]
+    assert for_you_many(readers[:1], papers, {}) == {0: []}

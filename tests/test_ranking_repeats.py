@@ -1,0 +1,87 @@
+"""Never the same paper twice to one reader: two consecutive daily runs of the real pipeline, papers arriving
+on both days, the delivery ledger as the memory of what each reader was sent."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from newsletter.models import Delivery, Digest
+from papers.ingest import fetch_and_ingest
+from papers.models import Paper
+from papers.ranking import already_sent
+from subscribers.models import Subscriber
+from tests.conftest import fixture_path
+from tests.helpers import parts, read_outbox
+
+DAY1 = date(2026, 11, 26)
+DAY2 = DAY1 + timedelta(days=1)
+MORNING = time(7, 0, tzinfo=UTC)
+SECOND_DAY_FEEDS = [
+    "arxiv_rss2_cs.LG_3items.xml",
+    "arxiv_rss2_cs.CL_3items.xml",
+    "arxiv_rss2_cs.AI_3items.xml",
+    "arxiv_rss_atom_cs.AI_7items.xml",
+]
+
+
+@pytest.fixture(autouse=True)
+def _tfidf_only(settings):
+    settings.RANKING_EMBEDDINGS = "off"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_repeated_across_two_consecutive_digests(outbox):
+    readers = {
+        "ada@example.com": "learning, language models, reinforcement learning",
+        "bob@example.com": "continual learning, speech, agents",
+        "cy@example.com": "",
+    }
+    for email, interests in readers.items():
+        Subscriber.objects.create(email=email, status="active", interests=interests, papers_per_digest=10)
+    with time_machine.travel(datetime.combine(DAY1, MORNING), tick=False):
+        call_command("run_daily", "--offline", "--date", DAY1.isoformat())
+    first_day = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    for path in outbox.glob("*.eml"):
+        path.unlink()
+    with time_machine.travel(datetime.combine(DAY2, MORNING), tick=False):
+        for feed in SECOND_DAY_FEEDS:
+            fetch_and_ingest("arxiv", path=fixture_path(feed))
+        call_command("run_daily", "--offline", "--date", DAY2.isoformat())
+    second_day = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    assert set(first_day) == set(second_day) == set(readers)
+    assert Digest.objects.filter(status=Digest.Status.SENT).count() == 2
+
+    for subscriber in Subscriber.objects.all():
+        sent = {
+            d.digest.date: d.paper_ids
+            for d in Delivery.objects.filter(subscriber=subscriber, status=Delivery.Status.SENT).select_related(
+                "digest"
+            )
+        }
+        assert sent[DAY1] and sent[DAY2], subscriber.email
+        assert not set(sent[DAY1]) & set(sent[DAY2]), subscriber.email
+        assert len(sent[DAY2]) == len(set(sent[DAY2]))  # nor twice in one digest
+        # What the reader saw: no title from yesterday's email is in today's.
+        for title in Paper.objects.filter(pk__in=sent[DAY1]).values_list("title", flat=True):
+            assert title not in second_day[subscriber.email]
+    # Readers with interests got For-you papers both days, day two's drawn partly from day one's candidates.
+    ada = Subscriber.objects.get(email="ada@example.com")
+    assert "FOR YOU" in first_day[ada.email] and "FOR YOU" in second_day[ada.email]
+    assert already_sent([ada.pk], DAY1, before=DAY2)[ada.pk] == set(
+        Delivery.objects.get(subscriber=ada, digest__date=DAY1).paper_ids
+    )
+
+
+@pytest.mark.django_db
+def test_already_sent_reads_the_ledger_by_reader_and_date():
+    a = Subscriber.objects.create(email="a@example.com", status="active")
+    b = Subscriber.objects.create(email="b@example.com", status="active")
+    old, yesterday, today = (Digest.objects.create(date=DAY2 - timedelta(days=n)) for n in (40, 1, 0))
+    Delivery.objects.create(digest=old, subscriber=a, paper_ids=[1])
+    Delivery.objects.create(digest=yesterday, subscriber=a, paper_ids=[2, 3], status="sent")
+    Delivery.objects.create(digest=yesterday, subscriber=b, paper_ids=[], status="failed")
+    Delivery.objects.create(digest=today, subscriber=a, paper_ids=[4], status="sent")
+    assert already_sent([a.pk, b.pk], DAY2 - timedelta(days=30), before=DAY2) == {a.pk: {2, 3}, b.pk: set()}
+    assert already_sent([a.pk], DAY2 - timedelta(days=60)) == {a.pk: {1, 2, 3, 4}}

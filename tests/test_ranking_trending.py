@@ -1,0 +1,82 @@
+"""The trending score and the shared "Trending today" section: decay, editorial overrides, moderation mode."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+
+from newsletter.digest import build_digest, candidate_papers
+from newsletter.models import DigestPaper
+from papers.models import Moderation, Paper
+from papers.ranking import rank_trending, trending_score
+
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+DAY = date(2026, 11, 28)
+
+
+def paper(title: str, hours_old: float = 0, **fields) -> Paper:
+    return Paper(canonical_id=title, title=title, first_seen=NOW - timedelta(hours=hours_old), **fields)
+
+
+def test_a_strong_paper_from_yesterday_beats_a_weak_one_from_today():
+    strong, weak = paper("strong", 24, upvotes=120), paper("weak", 0, upvotes=10)
+    assert trending_score(strong, NOW) > trending_score(weak, NOW)
+
+
+def test_an_old_paper_fades():
+    assert trending_score(paper("a", 24 * 7, upvotes=500), NOW) < trending_score(paper("b", 6, upvotes=20), NOW)
+
+
+def test_comments_and_stars_count_and_nobody_voting_still_ranks_by_freshness():
+    base = trending_score(paper("a", upvotes=10), NOW)
+    assert trending_score(paper("b", upvotes=10, num_comments=5), NOW) > base
+    assert trending_score(paper("c", upvotes=10, github_stars=1000), NOW) > base
+    assert trending_score(paper("new"), NOW) > trending_score(paper("older", 30), NOW) > 0
+
+
+def test_pinned_leads_rejected_never_approved_and_featured_boosted():
+    papers = [
+        paper("top", upvotes=2000),
+        paper("pinned", 24 * 10, pinned=True),
+        paper("rejected", upvotes=900, moderation=Moderation.REJECTED),
+        paper("approved", upvotes=100, moderation=Moderation.APPROVED),
+        paper("featured", upvotes=100, featured=True),
+        paper("plain", upvotes=130),
+    ]
+    for n, p in enumerate(papers):
+        p.pk = n + 1
+    ranked = [p.title for p in rank_trending(papers, 5, now=NOW)]
+    assert ranked[0] == "pinned" and ranked[1] == "top"
+    assert "rejected" not in ranked
+    assert ranked.index("approved") < ranked.index("plain") and ranked.index("featured") < ranked.index("plain")
+
+
+@pytest.mark.django_db
+def test_a_pinned_paper_leads_every_digest_even_when_old():
+    with time_machine.travel(NOW - timedelta(days=20), tick=False):
+        old = Paper.objects.create(canonical_id="old", title="An old paper the editors love", pinned=True)
+    with time_machine.travel(NOW, tick=False):
+        Paper.objects.create(canonical_id="hot", title="Today's hot paper", upvotes=400)
+        Paper.objects.create(canonical_id="bad", title="Rejected", upvotes=900, moderation=Moderation.REJECTED)
+        digest = build_digest(DAY)
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):
+        Paper.objects.create(canonical_id="next", title="Tomorrow's paper", upvotes=5)
+        tomorrow = build_digest(DAY + timedelta(days=1))
+    sections = [
+        list(DigestPaper.objects.filter(digest=d).values_list("paper__title", flat=True)) for d in (digest, tomorrow)
+    ]
+    assert sections[0] == [old.title, "Today's hot paper"]
+    # The next day: the pinned paper still leads; yesterday's trending paper is not news again.
+    assert sections[1] == [old.title, "Tomorrow's paper"]
+
+
+@pytest.mark.django_db
+def test_review_mode_offers_only_approved_or_pinned_papers(settings):
+    settings.MODERATION_MODE = "review"
+    with time_machine.travel(NOW, tick=False):
+        Paper.objects.create(canonical_id="a", title="Approved", moderation=Moderation.APPROVED)
+        Paper.objects.create(canonical_id="p", title="Pending")
+        Paper.objects.create(canonical_id="pin", title="Pinned", pinned=True)
+        assert sorted(p.title for p in candidate_papers(DAY)) == ["Approved", "Pinned"]
+        settings.MODERATION_MODE = "auto"
+        assert sorted(p.title for p in candidate_papers(DAY)) == ["Approved", "Pending", "Pinned"]
