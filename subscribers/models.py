@@ -29,6 +29,8 @@ class Subscriber(models.Model):
     papers_per_digest = models.PositiveSmallIntegerField(default=DEFAULT_PAPERS_PER_DIGEST)
     soft_bounces = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The latest sign-up request while not active: unconfirmed sign-ups are purged some days after it.
+    requested_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
