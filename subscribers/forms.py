@@ -51,6 +51,10 @@ class InterestsMixin(forms.Form):
         choices=Subscriber.Frequency.choices, initial=Subscriber.Frequency.DAILY, widget=forms.RadioSelect
     )
 
+    def clean_interests(self) -> str:
+        # Browsers send textarea lines as \r\n; stored text has plain lines without trailing blanks.
+        return "\n".join(line.strip() for line in self.cleaned_data["interests"].splitlines()).strip()
+
 
 class SignUpForm(InterestsMixin):
     email = AddressField(label="Email address")
