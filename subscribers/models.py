@@ -1,6 +1,7 @@
 import hashlib
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 DEFAULT_DELIVERY_HOUR = 8
@@ -37,6 +38,8 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Sign-up looks addresses up case-insensitively (the local part keeps its case, the match ignores it).
+        indexes = [models.Index(Upper("email"), name="subscriber_email_upper")]
 
     def __str__(self) -> str:
         return self.email

@@ -3,7 +3,9 @@
 import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 KEY_PREFIX = "ratelimit"
@@ -19,14 +21,38 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def hit(scope: str, key: str, limit: int, window_seconds: int) -> bool:
-    """Count one event for (scope, key) in the current window. True while the count stays within `limit`."""
+def _counter_key(scope: str, key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # keys stay short and hold no address in clear
-    cache_key = f"{KEY_PREFIX}:{scope}:{digest}"
-    cache.add(cache_key, 0, timeout=window_seconds)
+    return f"{KEY_PREFIX}:{scope}:{digest}"
+
+
+def hit_all(counters: list[tuple[str, str, int]], window_seconds: int) -> bool:
+    """Count one event on each (scope, key, limit) counter in the current window; True while every count stays
+    within its limit. Every counter is counted, even past the first one over its limit."""
+    keys = [_counter_key(scope, key) for scope, key, _ in counters]
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        counts = _redis_counts(backend, keys, window_seconds)
+    else:
+        counts = [_cache_count(backend, key, window_seconds) for key in keys]
+    return all(count <= limit for count, (_, _, limit) in zip(counts, counters, strict=True))
+
+
+def _redis_counts(backend: RedisCache, keys: list[str], window_seconds: int) -> list[int]:
+    # One round trip for every counter (Django's add + incr would take three each): start the window unless
+    # it is running, then count.
+    pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+    for key in keys:
+        full_key = backend.make_and_validate_key(key)
+        pipe.set(full_key, 0, ex=window_seconds, nx=True)
+        pipe.incr(full_key)
+    return pipe.execute()[1::2]
+
+
+def _cache_count(backend: BaseCache, key: str, window_seconds: int) -> int:
+    backend.add(key, 0, window_seconds)
     try:
-        count = cache.incr(cache_key)
+        return backend.incr(key)
     except ValueError:  # expired between add and incr: this is the first hit of a new window
-        cache.add(cache_key, 1, timeout=window_seconds)
-        count = 1
-    return count <= limit
+        backend.add(key, 1, window_seconds)
+        return 1

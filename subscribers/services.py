@@ -42,26 +42,28 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
     now = now or timezone.now()
     if Suppression.is_suppressed(signup.email):
         return None
+    fields = {
+        "interests": signup.interests,
+        "categories": list(signup.categories or []),
+        "frequency": signup.frequency,
+        "status": Status.PENDING,
+        "requested_at": now,
+    }
+    if not Subscriber.objects.filter(email__iexact=signup.email).exists():
+        try:  # the common case, a new address: one INSERT, no lock to wait for
+            with transaction.atomic():
+                return Subscriber.objects.create(email=signup.email, created_at=now, **fields).pk
+        except IntegrityError:  # the same address signed up in a concurrent request: treat it as known
+            pass
     with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().filter(email__iexact=signup.email).first()
-        if subscriber is None:
-            try:
-                with transaction.atomic():
-                    subscriber = Subscriber.objects.create(
-                        email=signup.email, status=Status.PENDING, requested_at=now, created_at=now
-                    )
-            except IntegrityError:  # the same address signed up in a concurrent request
-                subscriber = Subscriber.objects.select_for_update().get(email__iexact=signup.email)
+        subscriber = Subscriber.objects.select_for_update().get(email__iexact=signup.email)
         if subscriber.status in (Status.ACTIVE, Status.SUPPRESSED):
             # Nothing changes: an active reader's preferences are changed from their own link, not by
             # whoever knows their address.
             return None
-        subscriber.status = Status.PENDING
-        subscriber.requested_at = now
-        subscriber.interests = signup.interests
-        subscriber.categories = list(signup.categories or [])
-        subscriber.frequency = signup.frequency
-        subscriber.save(update_fields=["status", "requested_at", "interests", "categories", "frequency", "updated_at"])
+        for name, value in fields.items():
+            setattr(subscriber, name, value)
+        subscriber.save(update_fields=[*fields, "updated_at"])
     return subscriber.pk
 
 

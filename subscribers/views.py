@@ -34,12 +34,10 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 
 def _within_limits(request: HttpRequest, address: str | None) -> bool:
-    window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
-    if not ratelimit.hit("signup-ip", ratelimit.client_ip(request), settings.SUBSCRIBE_RATE_PER_IP, window):
-        return False
-    return address is None or ratelimit.hit(
-        "signup-address", address.lower(), settings.SUBSCRIBE_RATE_PER_ADDRESS, window
-    )
+    counters = [("signup-ip", ratelimit.client_ip(request), settings.SUBSCRIBE_RATE_PER_IP)]
+    if address is not None:
+        counters.append(("signup-address", address.lower(), settings.SUBSCRIBE_RATE_PER_ADDRESS))
+    return ratelimit.hit_all(counters, settings.SUBSCRIBE_RATE_WINDOW_SECONDS)
 
 
 @require_POST
