@@ -5,7 +5,7 @@ from subscribers.models import Subscriber, Suppression
 
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
-    list_display = ("email", "status", "frequency", "created_at", "confirmed_at")
+    list_display = ("email", "status", "frequency", "created_at", "requested_at", "confirmed_at")
     list_filter = ("status", "frequency")
     search_fields = ("email", "interests")
 

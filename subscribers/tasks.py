@@ -21,7 +21,7 @@ def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     return build_message(render_email("confirm", context), subscriber.email)
 
 
-@shared_task
+@shared_task(ignore_result=True)  # nobody reads it; the email in the outbox/provider is the result
 def send_confirmation_task(subscriber_id: int) -> bool:
     """Mail the confirmation link if the subscriber is still waiting for one; False when there is nothing to do
     (confirmed meanwhile, unsubscribed, purged)."""
