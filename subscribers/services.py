@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression, email_hash
@@ -40,7 +41,8 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
     """Record a sign-up request. Returns the id of the subscriber to send a confirmation to, or None when no
     email should go out (already active, suppressed). The caller answers the same page either way."""
     now = now or timezone.now()
-    if Suppression.is_suppressed(signup.email):
+    seen = _seen(signup.email)
+    if "suppressed" in seen:
         return None
     fields = {
         "interests": signup.interests,
@@ -49,10 +51,9 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
         "status": Status.PENDING,
         "requested_at": now,
     }
-    if not Subscriber.objects.filter(email__iexact=signup.email).exists():
+    if "known" not in seen:
         try:  # the common case, a new address: one INSERT, no lock to wait for
-            with transaction.atomic():
-                return Subscriber.objects.create(email=signup.email, created_at=now, **fields).pk
+            return _insert(Subscriber(email=signup.email, created_at=now, **fields))
         except IntegrityError:  # the same address signed up in a concurrent request: treat it as known
             pass
     with transaction.atomic():
@@ -64,6 +65,26 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
         for name, value in fields.items():
             setattr(subscriber, name, value)
         subscriber.save(update_fields=[*fields, "updated_at"])
+    return subscriber.pk
+
+
+def _seen(email: str) -> set[str]:
+    """Whether the address is suppressed and whether a subscriber has it, in one query."""
+    suppressed = Suppression.objects.filter(email_hash=email_hash(email)).annotate(seen=Value("suppressed"))
+    known = Subscriber.objects.filter(email__iexact=email).annotate(seen=Value("known"))
+    return set(
+        suppressed.order_by().values_list("seen", flat=True).union(known.order_by().values_list("seen", flat=True))
+    )
+
+
+def _insert(subscriber: Subscriber) -> int:
+    # Outside a transaction the INSERT commits by itself (one round trip instead of BEGIN/INSERT/COMMIT);
+    # inside one, a savepoint keeps a duplicate-key error from breaking the caller's transaction.
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            subscriber.save(force_insert=True)
+    else:
+        subscriber.save(force_insert=True)
     return subscriber.pk
 
 
