@@ -200,6 +200,7 @@ SUBSCRIBE_RATE_PER_IP = env_int("SUBSCRIBE_RATE_PER_IP", 20)
 SUBSCRIBE_RATE_PER_ADDRESS = env_int("SUBSCRIBE_RATE_PER_ADDRESS", 3)
 # How many proxies in front of the web process append to X-Forwarded-For (0: use the socket's address).
 RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)
+CSRF_FAILURE_VIEW = "subscribers.views.csrf_failure"  # a page that says what to do, not Django's debug text
 CELERY_BEAT_SCHEDULE["purge-unconfirmed-subscribers"] = {
     "task": "subscribers.tasks.purge_unconfirmed_task",
     "schedule": crontab(hour=3, minute=15),

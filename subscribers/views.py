@@ -139,3 +139,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponse("Expected List-Unsubscribe=One-Click", status=400, content_type="text/plain")
     services.unsubscribe(subscriber_id)
     return render(request, "site/unsubscribed.html")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its cookie (blocked cookies, a page left open for days): say how to go on."""
+    return render(request, "site/csrf_failure.html", status=403)

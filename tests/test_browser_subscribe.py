@@ -113,8 +113,13 @@ def test_reader_subscribes_confirms_sets_preferences_and_unsubscribes(browser, l
         ["cs.CV", "cs.LG"],
     )
     [message] = read_outbox(outbox)
-    text, _ = parts(message)
+    text, html = parts(message)
     confirm_url = re.search(rf"{re.escape(live_server.url)}/confirm/\S+/", text).group(0)
+    mail_view = context.new_page()  # the email as a mail client shows it
+    mail_view.set_content(html)
+    assert mail_view.get_by_role("link", name="Confirm my subscription").get_attribute("href") == confirm_url
+    shoot(mail_view, "02-confirmation-email")
+    mail_view.close()
 
     no_script = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
     fallback = no_script.new_page()

@@ -277,7 +277,8 @@ def test_a_post_without_the_one_click_body_is_refused(ada, body):
 
 def test_csrf_is_still_required_everywhere_else(ada):
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post("/subscribe/", {"email": "x@example.com", "frequency": "daily"}).status_code == 403
+    refused = strict.post("/subscribe/", {"email": "x@example.com", "frequency": "daily"})
+    assert refused.status_code == 403 and "Reload the page and send the form again" in refused.text
     prefs = f"/preferences/{make_token(ada.pk, Purpose.PREFERENCES)}/"
     assert strict.post(prefs, {"frequency": "weekly"}).status_code == 403
     assert strict.post(f"{prefs}delete/", {"confirm": "yes"}).status_code == 403
@@ -393,6 +394,11 @@ def test_unconfirmed_signups_are_purged_after_fourteen_days(time_machine):
         "recent@example.com",
     ]
     assert services.purge_unconfirmed(NOW) == 0, "idempotent"
+
+
+def test_the_purge_is_scheduled_daily(settings):
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"].endswith("purge_unconfirmed_task")]
+    assert entry["schedule"].hour == {3} and entry["schedule"].minute == {15}
 
 
 # --- Page safety ----------------------------------------------------------------------------------
