@@ -57,7 +57,10 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
         except IntegrityError:  # the same address signed up in a concurrent request: treat it as known
             pass
     with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().get(email__iexact=signup.email)
+        # The oldest row if an import left the address twice in different case; none if purged meanwhile.
+        subscriber = Subscriber.objects.select_for_update().filter(email__iexact=signup.email).order_by("pk").first()
+        if subscriber is None:
+            return _insert(Subscriber(email=signup.email, created_at=now, **fields))
         if subscriber.status in (Status.ACTIVE, Status.SUPPRESSED):
             # Nothing changes: an active reader's preferences are changed from their own link, not by
             # whoever knows their address.

@@ -411,3 +411,11 @@ def test_every_page_has_a_content_security_policy_and_no_inline_script(client, p
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert re.search(r"<script(?![^>]*\bsrc=)", response.text) is None
     assert re.search(r"<[^>]+\son[a-z]+\s*=", response.text) is None, "no inline event handlers either"
+
+
+def test_an_address_stored_twice_in_different_case_still_gets_one_answer(signup, outbox):
+    Subscriber.objects.create(email="Ada@example.com", status="unsubscribed")
+    Subscriber.objects.create(email="ADA@example.com", status="active")
+    assert signup("ada@example.com").status_code == 200
+    assert Subscriber.objects.order_by("pk").first().status == "pending"
+    assert len(read_outbox(outbox)) == 1
