@@ -1,7 +1,9 @@
 """Fixed-window counters in Django's cache (Redis in production, so every web process shares them)."""
 
+import functools
 import hashlib
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
@@ -38,10 +40,17 @@ def hit_all(counters: list[tuple[str, str, int]], window_seconds: int) -> bool:
     return all(count <= limit for count, (_, _, limit) in zip(counts, counters, strict=True))
 
 
+@functools.lru_cache(maxsize=8)
+def _redis_client(pool: redis.ConnectionPool) -> redis.Redis:
+    # Django builds a new client object for every cache call, and redis-py fills a table of ~200 response
+    # callbacks each time: one client per connection pool is enough (clients are thread-safe).
+    return redis.Redis(connection_pool=pool)
+
+
 def _redis_counts(backend: RedisCache, keys: list[str], window_seconds: int) -> list[int]:
     # One round trip for every counter (Django's add + incr would take three each): start the window unless
     # it is running, then count.
-    pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+    pipe = _redis_client(backend._cache._get_connection_pool(write=True)).pipeline(transaction=False)
     for key in keys:
         full_key = backend.make_and_validate_key(key)
         pipe.set(full_key, 0, ex=window_seconds, nx=True)

@@ -5,8 +5,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Value
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression, email_hash
@@ -72,12 +71,19 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
 
 
 def _seen(email: str) -> set[str]:
-    """Whether the address is suppressed and whether a subscriber has it, in one query."""
-    suppressed = Suppression.objects.filter(email_hash=email_hash(email)).annotate(seen=Value("suppressed"))
-    known = Subscriber.objects.filter(email__iexact=email).annotate(seen=Value("known"))
-    return set(
-        suppressed.order_by().values_list("seen", flat=True).union(known.order_by().values_list("seen", flat=True))
+    """Whether the address is suppressed and whether a subscriber has it: one statement, written out because
+    the ORM's UNION costs more to build than the database takes to answer it. UPPER(email) is the
+    subscriber_email_upper index."""
+    suppressions, subscribers = (connection.ops.quote_name(m._meta.db_table) for m in (Suppression, Subscriber))
+    # The names are our own tables; the values go in as parameters.
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {suppressions} WHERE email_hash = %s), "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {subscribers} WHERE UPPER(email) = UPPER(%s))"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [email_hash(email), email])
+        suppressed, known = cursor.fetchone()
+    return {name for name, flag in (("suppressed", suppressed), ("known", known)) if flag}
 
 
 def _insert(subscriber: Subscriber) -> int:
