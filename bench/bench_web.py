@@ -213,9 +213,11 @@ def run(size: int) -> list[Row]:
             run_id = str(int(time.time()))
             signup_script = LUA_SIGNUP.replace("COOKIE", cookie).replace("TOKEN", token)
             signup_script = signup_script.replace("RUN", run_id).replace("DOMAIN", BENCH_DOMAIN)
+            load_before = os.getloadavg()[0]
             ceiling = requests_per_second(run_wrk(wrk, base, LUA_STATIC, workdir, CEILING_DURATION_SECONDS))
             signups = run_wrk(wrk, base, signup_script, workdir)
             unsubscribes = run_wrk(wrk, base, LUA_UNSUBSCRIBE.replace("TOKENS", str(tokens)), workdir)
+            load_after = os.getloadavg()[0]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -229,7 +231,11 @@ def run(size: int) -> list[Row]:
     rows = rows_for("sign-up POST", signups, ceiling) + rows_for("one-click unsubscribe POST", unsubscribes, ceiling)
     # wrk stops counting when its bound is reached, while the server may finish a few more requests: every
     # 200 must be in the database, and every row in the database must have its email.
+    # The machine's own state: the web figures only mean something next to how busy the CPUs already were.
+    cpus = os.cpu_count() or 1
     rows += [
+        Row("web", "load avg before the run (1 min)", load_before, "CPUs", cpus),
+        Row("web", "load avg after the run (1 min)", load_after, "CPUs", cpus),
         Row("web", "sign-ups pending in DB", pending, "accepted (200) sign-ups", accepted, "all", pending >= accepted),
         Row("web", "confirmation .eml in outbox", emails, "sign-up rows in DB", in_db, "one each", emails == in_db),
         Row("web", "confirmation emails/s (1 worker, after)", emails_per_second),
