@@ -150,15 +150,19 @@ def drain_queue(env: dict[str, str], outbox: Path, expected: int) -> float:
     """Run one Celery worker until the outbox holds `expected` messages; returns emails per second."""
     command = [sys.executable, "-m", "celery", "-A", "newsletter", "worker", "--queues", "default"]
     command += ["--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-    worker = subprocess.Popen(command, cwd=ROOT, env=env)
-    started = time.monotonic()
-    try:
-        while len(list(outbox.glob("*.eml"))) < expected and time.monotonic() - started < DRAIN_TIMEOUT_SECONDS:
-            time.sleep(0.5)
-        return expected / (time.monotonic() - started)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+    log = outbox.parent / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        try:
+            while len(list(outbox.glob("*.eml"))) < expected and time.monotonic() - started < DRAIN_TIMEOUT_SECONDS:
+                time.sleep(0.5)
+            return expected / (time.monotonic() - started)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+            if len(list(outbox.glob("*.eml"))) < expected:
+                print(f"bench_web: the worker left mail unsent; its log:\n{log.read_text()[-3000:]}", file=sys.stderr)
 
 
 def run_wrk(wrk: str, base: str, script: str, workdir: Path, duration: int = DURATION_SECONDS) -> dict:
