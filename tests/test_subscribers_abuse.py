@@ -1,6 +1,7 @@
 """Abuse and bad input on the sign-up form: a hostile-input table, rate limits per IP and per address."""
 
 import html
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.cache import cache
 
 from subscribers.addresses import MESSAGES
 from subscribers.models import Subscriber
+from subscribers.tokens import Purpose, make_token
 from tests.helpers import read_outbox
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +194,47 @@ def test_rate_limit_counts_are_shared_through_redis(client, settings, redis_url)
     keys = [key.decode() for key in cache._cache.get_client().keys("*ratelimit:signup-ip:*")]
     assert keys and all("127.0.0.1" not in key for key in keys)
     cache.clear()
+
+
+FUZZ_ALPHABET = "aé@.,;<>\"'\r\n\t\x00 \u202e\u2028xn--ü例%+=?/\\[]{}()" + "".join(map(chr, range(0x20, 0x7F)))
+FUZZ_ROUNDS = 50  # a fixed seed: the same inputs every run, so a failure reproduces
+
+
+def test_random_input_never_causes_a_server_error(client, settings, ada_prefs_path):
+    settings.SUBSCRIBE_RATE_PER_IP = settings.SUBSCRIBE_RATE_PER_ADDRESS = 10**9
+    rng = random.Random(7)
+
+    def noise(longest: int) -> str:
+        return "".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(0, longest)))
+
+    for _ in range(FUZZ_ROUNDS):
+        signup = {
+            "email": noise(40) + rng.choice(["@example.com", "", "@" + noise(10)]),
+            "interests": noise(50),
+            "frequency": rng.choice(["daily", "weekly", noise(5)]),
+            "categories": [noise(6), "cs.LG"],
+        }
+        assert client.post("/subscribe/", signup).status_code in (200, 400), signup
+        preferences = {
+            "interests": noise(30),
+            "frequency": rng.choice(["daily", noise(3)]),
+            "delivery_hour": noise(3),
+            "time_zone": rng.choice(["UTC", noise(20)]),
+            "papers_per_digest": noise(4),
+            "categories": noise(5),
+        }
+        assert client.post(ada_prefs_path, preferences).status_code in (302, 400), preferences
+
+
+def test_oversized_bodies_and_too_many_fields_are_refused(client):
+    many = {"email": "ada@example.com", "frequency": "daily", "categories": ["cs.LG"] * 5000}
+    assert client.post("/subscribe/", many).status_code == 400
+    huge = {"email": "ada@example.com", "frequency": "daily", "interests": "x" * 3_000_000}
+    assert client.post("/subscribe/", huge).status_code == 400
+    assert not Subscriber.objects.exists()
+
+
+@pytest.fixture
+def ada_prefs_path() -> str:
+    ada = Subscriber.objects.create(email="ada@example.com", status="active")
+    return f"/preferences/{make_token(ada.pk, Purpose.PREFERENCES)}/"
