@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
+from playwright.sync_api import sync_playwright
 
 from newsletter.models import Digest, DigestPaper
 from papers.ingest import fetch_and_ingest
@@ -39,10 +40,9 @@ UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, tex
 
 @pytest.fixture
 def browser(chromium_path, monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
