@@ -1,11 +1,13 @@
 """The reader's pages. Each view is a few lines over subscribers.services; every state change is a POST."""
 
+import functools
 import json
 
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -52,9 +54,16 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if not form.is_bot():
         subscriber_id = services.request_subscription(form.signup())
         if subscriber_id is not None:
-            transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id))
+            # robust: with the broker down the sign-up is still recorded and answered; a second try re-sends.
+            transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id), robust=True)
     # The same page whatever the address's state, so the form can't be used to learn who subscribes.
-    return render(request, "site/check_inbox.html")
+    return HttpResponse(_check_inbox_page())
+
+
+@functools.cache
+def _check_inbox_page() -> str:
+    # Identical for everyone by design (nothing per request in it), so each process renders it once.
+    return render_to_string("site/check_inbox.html")
 
 
 @never_cache

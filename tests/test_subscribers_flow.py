@@ -419,3 +419,20 @@ def test_an_address_stored_twice_in_different_case_still_gets_one_answer(signup,
     assert signup("ada@example.com").status_code == 200
     assert Subscriber.objects.order_by("pk").first().status == "pending"
     assert len(read_outbox(outbox)) == 1
+
+
+def test_signup_is_answered_even_when_the_broker_is_down(client, settings, django_capture_on_commit_callbacks):
+    from newsletter.celery import app as celery_app
+
+    broker_url = celery_app.conf.broker_url
+    celery_app.conf.task_always_eager = False  # the autouse fixture turns it back on
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    celery_app.conf.broker_connection_retry = False
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/subscribe/", {"email": "ada@example.com", "frequency": "daily"})
+    finally:
+        celery_app.conf.broker_url = broker_url
+        celery_app.conf.broker_connection_retry = True
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert Subscriber.objects.get().status == "pending", "recorded; signing up again re-sends the email"
