@@ -51,10 +51,12 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP) sink  ## benchmarks, each figure beside its limit; BENCH_SUBSCRIBERS=1000|10000|100000
 	$(PY) -m bench
 
-sink:  ## Postfix's smtp-sink, the loopback SMTP server the send benchmarks deliver into
+sink:  ## Postfix's smtp-sink (the loopback SMTP server the send benchmarks deliver into) and wrk (web load)
 	@test -x /usr/sbin/smtp-sink || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix >/dev/null) || \
 		echo "smtp-sink not installed: the benchmarks fall back to aiosmtpd (slower)."
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get install -y -qq wrk >/dev/null) || echo "wrk not installed: the web load test is not measured."
 
 browser:  ## Debian's Chromium for the real-browser tests (Playwright drives it; no browser download)
 	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \

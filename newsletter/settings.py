@@ -254,3 +254,16 @@ CELERY_BEAT_SCHEDULE["review-deadline"] = {
 RANKING_EMBEDDINGS = env_str("RANKING_EMBEDDINGS", "auto")
 if RANKING_EMBEDDINGS not in ("auto", "on", "off"):
     raise ImproperlyConfigured(f"RANKING_EMBEDDINGS must be auto, on or off, not {RANKING_EMBEDDINGS!r}")
+# --- Subscribers --------------------------------------------------------------------------------
+# Sign-ups per client IP and per address in one window. An address limit stops the form from being used to
+# flood someone's inbox with confirmation emails; raise both for a load test (bench/bench_web.py does).
+SUBSCRIBE_RATE_WINDOW_SECONDS = env_int("SUBSCRIBE_RATE_WINDOW_SECONDS", 3600)
+SUBSCRIBE_RATE_PER_IP = env_int("SUBSCRIBE_RATE_PER_IP", 20)
+SUBSCRIBE_RATE_PER_ADDRESS = env_int("SUBSCRIBE_RATE_PER_ADDRESS", 3)
+# How many proxies in front of the web process append to X-Forwarded-For (0: use the socket's address).
+RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)
+CSRF_FAILURE_VIEW = "subscribers.views.csrf_failure"  # a page that says what to do, not Django's debug text
+CELERY_BEAT_SCHEDULE["purge-unconfirmed-subscribers"] = {
+    "task": "subscribers.tasks.purge_unconfirmed_task",
+    "schedule": crontab(hour=3, minute=15),
+}

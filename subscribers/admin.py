@@ -55,7 +55,16 @@ def export_response(queryset) -> StreamingHttpResponse:
 
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
-    list_display = ("email", "status", "short_interests", "frequency", "created_at", "confirmed_at", "history")
+    list_display = (
+        "email",
+        "status",
+        "short_interests",
+        "frequency",
+        "created_at",
+        "requested_at",
+        "confirmed_at",
+        "history",
+    )
     list_filter = ("status", InterestsFilter, "frequency", ("created_at", admin.DateFieldListFilter))
     search_fields = ("email", "interests")
     date_hierarchy = "created_at"

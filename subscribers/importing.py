@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from subscribers.addresses import normalize_address
 from subscribers.models import Subscriber, Suppression, email_hash
 
 # Rows per database round trip: a few queries per thousand addresses, and bounded memory on huge files.
@@ -90,25 +90,22 @@ def import_subscribers(
     seen: set[str] = set()
     batch: list[tuple[int, str, str]] = []
     for line, raw_email, raw_interests in rows:
-        email = raw_email.strip().lower()
         interests = raw_interests.strip()
-        if not email:
+        if not raw_email.strip():
             result.refuse(line, raw_email, "no address")
             continue
-        try:
-            if len(email) > EMAIL_MAX_CHARS:
-                raise ValidationError("too long")
-            validate_email(email)
+        try:  # the same rules, and the same stored form, as the sign-up form
+            email = normalize_address(raw_email)
         except ValidationError:
             result.refuse(line, raw_email, "not a valid address")
             continue
         if len(interests) > INTERESTS_MAX_CHARS:
             result.refuse(line, email, f"interests longer than {INTERESTS_MAX_CHARS} characters")
             continue
-        if email in seen:
+        if email.lower() in seen:
             result.refuse(line, email, "repeated in this file")
             continue
-        seen.add(email)
+        seen.add(email.lower())
         batch.append((line, email, interests))
         if len(batch) >= IMPORT_BATCH_SIZE:
             _import_batch(batch, confirmed, result)
@@ -128,11 +125,13 @@ def _import_batch(batch: list[tuple[int, str, str]], confirmed: bool, result: Im
     suppressed = set(Suppression.objects.filter(email_hash__in=hashes.values()).values_list("email_hash", flat=True))
     existing = {
         s.email_lower: s
-        for s in Subscriber.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=list(hashes))
+        for s in Subscriber.objects.annotate(email_lower=Lower("email")).filter(
+            email_lower__in=[email.lower() for email in hashes]
+        )
     }
     new, changed = [], []
     for line, email, interests in batch:
-        subscriber = existing.get(email)
+        subscriber = existing.get(email.lower())
         if hashes[email] in suppressed or (subscriber and subscriber.status == Subscriber.Status.SUPPRESSED):
             result.refuse(line, email, "suppressed (bounced, complained or deleted)")
             continue

@@ -1,6 +1,7 @@
 import hashlib
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 DEFAULT_DELIVERY_HOUR = 8
@@ -29,12 +30,16 @@ class Subscriber(models.Model):
     papers_per_digest = models.PositiveSmallIntegerField(default=DEFAULT_PAPERS_PER_DIGEST)
     soft_bounces = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The latest sign-up request while not active: unconfirmed sign-ups are purged some days after it.
+    requested_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        # Sign-up looks addresses up case-insensitively (the local part keeps its case, the match ignores it).
+        indexes = [models.Index(Upper("email"), name="subscriber_email_upper")]
 
     def __str__(self) -> str:
         return self.email
