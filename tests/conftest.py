@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 
 from newsletter.celery import app as celery_app
 
@@ -16,6 +16,15 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # Worker and server processes the tests start read this from the environment, for the same reason.
 os.environ.setdefault("RANKING_EMBEDDINGS", "off")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def require(available: bool, reason: str) -> None:
@@ -68,6 +77,23 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     require(Path(path).exists(), "this test needs Debian's chromium (make browser)")
     return path
+
+
+@pytest.fixture
+def browser(chromium_path, monkeypatch):
+    """Debian's Chromium driven by Playwright, headless, with nothing that would reach for the network."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are still plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # ORM calls made while Playwright's loop runs get connections of their own (Django's connections are
+        # context-local): close them, or the test database cannot be dropped at the end of the run.
+        connections.close_all()
 
 
 def fixture_path(name: str) -> Path:

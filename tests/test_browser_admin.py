@@ -2,41 +2,20 @@
 pinned paper first, the rejected one gone), approve it, and watch the send finish. Screenshots land in
 var/screenshots/ for people to look at."""
 
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from newsletter.models import Delivery, Digest
 from papers.models import FetchRun, Moderation, Paper
 from tests.admin_support import PASSWORD, make_morning, trending_titles
-
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+from tests.conftest import SCREENSHOTS
 
 
 @pytest.fixture
-def page(chromium_path, monkeypatch):
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still plain sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
-        # ORM calls made while Playwright's loop runs keep their own connection (Django's connections are
-        # context-local); close it here, or the test database cannot be dropped at the end of the run.
-        connections.close_all()
+def page(browser):
+    return browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
 @pytest.mark.browser

@@ -9,45 +9,22 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import sync_playwright
 
 from newsletter.models import Digest, DigestPaper
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from subscribers.models import Subscriber
-from tests.conftest import fixture_path
+from tests.conftest import SCREENSHOTS, fixture_path
 from tests.helpers import parts, read_outbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "var" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 UI_TIMEOUT_MS = 10_000  # a loopback page renders in milliseconds; fail fast when an element never appears
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea')]
     .filter(el => el.type !== 'hidden' && !el.closest('[aria-hidden=true]') && el.labels.length === 0)
     .map(el => el.name)"""
-
-
-@pytest.fixture
-def browser(chromium_path, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls below are still plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        # ORM calls made while Playwright's loop runs get connections of their own: close them here.
-        connections.close_all()
 
 
 def shoot(page, name: str) -> None:

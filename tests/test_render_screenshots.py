@@ -2,7 +2,6 @@
 Screenshots land in var/screenshots/ for a person to look at."""
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -11,12 +10,10 @@ from newsletter import render
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber
+from tests.conftest import CHROMIUM_ARGS, SCREENSHOTS
 from tests.helpers import parts, read_outbox
 from tests.render_data import ingest_fixture_papers
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]  # fmt: skip
 VIEWPORTS = {"desktop": 1024, "phone": 390}
 
 
