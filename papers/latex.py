@@ -27,6 +27,14 @@ SUPERSCRIPT = dict(
 )
 SUBSCRIPT = dict(zip("0123456789+-=()aeoxhklmnpstij", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼ", strict=True))
 # Macros whose arguments are references or layout, not words a reader needs.
+# The parts of a text the LaTeX parser must read: math, macros with their {arguments}, escapes like \\%.
+GROUP = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"
+FRAGMENT = re.compile(
+    r"\$(?:[^$\\]|\\.)*\$"  # math, as _math left it
+    rf"|\\[A-Za-z]+\*?(?:\s*(?:\[[^\]]*\])?\s*{GROUP})*"  # \macro[opt]{arg}{arg}
+    rf"|\\[^A-Za-z\s](?:{GROUP}|[A-Za-z])?"  # \% \& \$ and accents: \"{u}, \'e
+    rf"|{GROUP}"  # a bare group: T\"{U}LU's {U}, {\i}
+)
 DROPPED_MACROS = ("cite", "citep", "citet", "ref", "eqref", "label", "footnote", "vspace", "hspace")
 
 
@@ -73,8 +81,17 @@ def latex_to_unicode(text: str) -> str:
     # A macro the converter does not know, standing alone, is usually a name the authors defined (\OM).
     source = MACRO.sub(lambda m: m.group(0) if m.group(1) in known else m.group(1), source)
     source = UNESCAPED_AMPERSAND.sub(r"\\&", UNESCAPED_PERCENT.sub(r"\\%", source))
-    try:
-        converted = converter.latex_to_text(source)
-    except Exception:  # noqa: BLE001 - malformed LaTeX from a feed must not stop a digest
-        converted = MACRO.sub(r"\1", source).replace("$", "").replace("{", "").replace("}", "")
+    # Only the LaTeX itself goes through the parser: an abstract is mostly plain prose, and parsing all of
+    # it made LaTeX the slowest step of ingest. Text with stray braces or tildes is read whole, as before.
+    if "{" in FRAGMENT.sub("", source) or "}" in FRAGMENT.sub("", source) or "~" in source:
+        converted = _convert(converter, source)
+    else:
+        converted = FRAGMENT.sub(lambda m: _convert(converter, m.group(0)), source)
     return WHITESPACE.sub(" ", converted).strip()
+
+
+def _convert(converter: LatexNodes2Text, source: str) -> str:
+    try:
+        return converter.latex_to_text(source)
+    except Exception:  # noqa: BLE001 - malformed LaTeX from a feed must not stop a digest
+        return MACRO.sub(r"\1", source).replace("$", "").replace("{", "").replace("}", "")
