@@ -25,7 +25,7 @@ admin.site.enable_nav_sidebar = False  # the queue and the preview need the widt
 
 # name → (function, which statuses show the button, past-tense message)
 DIGEST_ACTIONS = {
-    "approve": (digest_actions.approve, (Digest.Status.DRAFT,), "approved; sending has started"),
+    "approve": (digest_actions.approve, (Digest.Status.DRAFT,), "approved; each reader gets it at their delivery hour"),
     "pause": (digest_actions.pause, (Digest.Status.APPROVED, Digest.Status.SENDING), "paused"),
     "resume": (digest_actions.resume, (Digest.Status.PAUSED,), "resumed"),
     "cancel": (
@@ -136,7 +136,7 @@ class DigestAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{digest} {done}.", messages.SUCCESS)
 
-    @admin.action(description="Approve and send selected digests", permissions=["change"])
+    @admin.action(description="Approve selected digests (sent at each reader's hour)", permissions=["change"])
     def approve_selected(self, request, queryset) -> None:
         self._bulk(request, queryset, "approve")
 

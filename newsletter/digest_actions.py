@@ -100,14 +100,15 @@ def _move(digest_id: int, allowed: tuple[str, ...], new: str, **fields) -> Diges
 
 
 def approve(digest_id: int, user=None) -> Digest:
-    """Approve the draft and queue its send (workers pick it up once this request commits)."""
-    from newsletter.tasks import send_digest_task
+    """Approve the draft: each reader gets it at their own delivery hour. Readers whose hour is now are
+    queued at once (once this request commits); the quarter-hourly delivery task serves the rest."""
+    from newsletter.tasks import deliver_due_task
 
     if not DigestPaper.objects.filter(digest_id=digest_id).exists():
         raise ActionRefused(f"{Digest.objects.get(pk=digest_id)} has no papers to send.")
     digest = _move(digest_id, (Status.DRAFT,), Status.APPROVED)
     audit.record(user, "approve", digest)
-    transaction.on_commit(lambda: send_digest_task.delay(digest_id))
+    transaction.on_commit(deliver_due_task.delay)
     return digest
 
 
@@ -142,7 +143,7 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
     """For the scheduler: in review mode, what to do with a digest nobody approved by the deadline.
 
     Returns what happened: "not-review-mode", "not-due", "nothing-to-do", "skipped" or "trending-only"."""
-    from newsletter.tasks import send_digest_task
+    from newsletter.tasks import deliver_due_task
 
     now = now or timezone.now()
     if settings.MODERATION_MODE != "review":
@@ -169,7 +170,7 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
         )
         audit.record(None, "deadline_trending_only", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
-        transaction.on_commit(lambda: send_digest_task.delay(digest.pk))
+        transaction.on_commit(deliver_due_task.delay)
     return "trending-only"
 
 

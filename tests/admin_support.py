@@ -27,14 +27,21 @@ class Morning:
 
 
 def make_morning(day: date = TODAY) -> Morning:
-    """The bundled HF, arXiv and seed papers ingested now, two active readers and one who left, today's draft."""
+    """The bundled HF, arXiv and seed papers ingested now, two active readers (whose delivery hour is now, so
+    an approved digest reaches them at once) and one who left, today's draft."""
     fetch_and_ingest("hf", offline=True)
     fetch_and_ingest("json", offline=True)
     fetch_and_ingest("arxiv:cs.LG", offline=True)
     ada = Subscriber.objects.create(
-        email="ada@example.com", status="active", interests="reinforcement learning", confirmed_at=timezone.now()
+        email="ada@example.com",
+        status="active",
+        interests="reinforcement learning",
+        confirmed_at=timezone.now(),
+        delivery_hour=timezone.now().hour,
     )
-    bob = Subscriber.objects.create(email="bob@example.com", status="active", confirmed_at=timezone.now())
+    bob = Subscriber.objects.create(
+        email="bob@example.com", status="active", confirmed_at=timezone.now(), delivery_hour=timezone.now().hour
+    )
     Subscriber.objects.create(email="dee@example.com", status="unsubscribed")
     return Morning(digest=build_digest(day), ada=ada, bob=bob)
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from newsletter import digest_actions
 from newsletter.models import AuditEntry, Delivery, Digest
 from papers.models import Moderation, Paper
+from subscribers.models import Subscriber
 from tests.admin_support import MORNING, TODAY, make_morning, superuser_client, trending_titles
 from tests.helpers import parts, read_outbox
 
@@ -71,7 +72,7 @@ def test_approve_sends_to_every_active_reader_and_shows_progress(morning, outbox
     client, user = superuser_client()
     with django_capture_on_commit_callbacks(execute=True):
         page = act(client, morning.digest, "approve")
-    assert "approved; sending has started" in page.content.decode()
+    assert "approved; each reader gets it at their delivery hour" in page.content.decode()
     digest = Digest.objects.get(pk=morning.digest.pk)
     assert digest.status == Digest.Status.SENT
     assert sorted(m["To"] for m in read_outbox(outbox)) == ["ada@example.com", "bob@example.com"]
@@ -210,6 +211,7 @@ def test_review_deadline_policy(
     settings.MODERATION_MODE, settings.REVIEW_MISSED_POLICY, settings.REVIEW_DEADLINE_HOUR = mode, policy, 7
     Paper.objects.filter(pk=Paper.objects.order_by("pk")[0].pk).update(moderation=Moderation.REJECTED)
     rejected = Paper.objects.get(moderation=Moderation.REJECTED)
+    Subscriber.objects.update(delivery_hour=hour)  # readers due at that hour get what the policy lets out
     with (
         time_machine.travel(MORNING.replace(hour=hour, minute=0), tick=False),
         django_capture_on_commit_callbacks(execute=True),
@@ -271,7 +273,7 @@ def test_bulk_actions_on_the_digest_list(morning, django_capture_on_commit_callb
     assert "is draft: cannot make it paused" in page and "is sent: cannot make it paused" in page
     with django_capture_on_commit_callbacks(execute=True):
         page = bulk("approve_selected", [morning.digest])
-    assert "approved; sending has started" in page
+    assert "approved; each reader gets it at their delivery hour" in page
     assert Digest.objects.get(pk=morning.digest.pk).status == Digest.Status.SENT
     assert len(read_outbox(outbox)) == 2
     assert "cannot make it sending" in bulk("resume_selected", [sent])
