@@ -16,15 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.smtp_sink import free_port
+
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
 SINK_BACKLOG = 256
 COUNTER = re.compile(rb"mesg=(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -17,7 +17,6 @@ from newsletter.delivery import ledger_counts
 from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
 from newsletter.models import Delivery, Digest, DigestPaper
 from newsletter.render import digest_email
-from newsletter.scheduling import ready_to_send  # noqa: F401 - the admin's and the tests' name for it
 from papers.models import Moderation, Paper
 from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber

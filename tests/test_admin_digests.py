@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from newsletter import digest_actions
+from newsletter import digest_actions, scheduling
 from newsletter.models import AuditEntry, Delivery, Digest
 from papers.models import Moderation, Paper
 from subscribers.models import Subscriber
@@ -240,7 +240,7 @@ def test_review_deadline_policy(
 )
 def test_ready_to_send_waits_for_an_editor_in_review_mode(db, settings, mode, status, ready):
     settings.MODERATION_MODE = mode
-    assert digest_actions.ready_to_send(Digest(date=TODAY, status=status)) is ready
+    assert scheduling.ready_to_send(Digest(date=TODAY, status=status)) is ready
 
 
 def test_preview_without_any_active_reader_uses_a_stand_in(morning):
