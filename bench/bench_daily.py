@@ -37,7 +37,7 @@ def worker_env(sink_port: int) -> dict[str, str]:
     return os.environ | {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": BENCH_REDIS_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(sink_port),
         "LOG_LEVEL": "WARNING",

@@ -16,7 +16,8 @@ import logging
 import os
 import smtplib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,7 +26,8 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import mail
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from newsletter.models import Delivery, Digest, WebhookEvent
@@ -145,22 +147,46 @@ def cancel_send(digest_id: int) -> int:
 # --- Sending one chunk ---------------------------------------------------------------------------------
 
 
+@contextmanager
+def ledger_write() -> Iterator[CursorWrapper]:
+    """A transaction for a claim or an outcome. With DELIVERY_LEDGER_SYNC_COMMIT off (the default), PostgreSQL
+    acknowledges it before its WAL reaches the disk: the flush cost more than the statement, twice per
+    CLAIM_BATCH_SIZE messages. A crash of the database server itself (not of a worker) may then forget the
+    last fraction of a second of claims and outcomes: those rows read queued or sending again and the
+    sweeper resends them, so the cost is a few duplicate messages, never a lost recipient. Every other write
+    stays synchronous."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not settings.DELIVERY_LEDGER_SYNC_COMMIT:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
+        yield cursor
+
+
 def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
     """Move these rows from queued to sending under a fresh token, unless the digest stopped sending.
 
     Returns the token and {row id: the subscriber's status now} for the rows this call won; rows another
-    worker holds, or that are already done, are left alone. The token names the process, for post-mortems."""
+    worker holds, or that are already done, are left alone. The token names the process, for post-mortems.
+    One UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): the ORM would need a second query to learn the
+    rows won, and this runs once per CLAIM_BATCH_SIZE messages."""
     token = f"{os.getpid():x}-{uuid.uuid4().hex}"[:32]
-    now = timezone.now()
-    Delivery.objects.filter(
-        Exists(Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING)),
-        pk__in=row_ids,
-        status=Delivery.Status.QUEUED,
-    ).update(
-        status=Delivery.Status.SENDING, claim_token=token, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
+    if not row_ids:
+        return token, {}
+    quote, now = connection.ops.quote_name, timezone.now()
+    stamp = Delivery._meta.get_field("claimed_at").get_db_prep_save(now, connection)
+    delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
+    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
+    sql = (
+        f"UPDATE {delivery} SET status = %s, claim_token = %s, claimed_at = %s, updated_at = %s, "  # noqa: S608
+        f"attempts = {delivery}.attempts + 1 FROM {subscriber} "
+        f"WHERE {delivery}.id IN ({', '.join(['%s'] * len(row_ids))}) AND {delivery}.status = %s "
+        f"AND {subscriber}.id = {delivery}.subscriber_id "
+        f"AND EXISTS (SELECT 1 FROM {quote(Digest._meta.db_table)} WHERE id = %s AND status = %s) "
+        f"RETURNING {delivery}.id, {subscriber}.status"
     )
-    won = Delivery.objects.filter(pk__in=row_ids, claim_token=token).values_list("pk", "subscriber__status")
-    return token, dict(won)
+    params = [Delivery.Status.SENDING, token, stamp, stamp, *row_ids, Delivery.Status.QUEUED]
+    with ledger_write() as cursor:
+        cursor.execute(sql, [*params, digest_id, Digest.Status.SENDING])
+        return token, dict(cursor.fetchall())
 
 
 RECORDED_FIELDS = ("status", "error", "message_id", "sent_at", "paper_ids", "attempts")
@@ -192,7 +218,7 @@ def record(token: str, rows: list[Delivery]) -> None:
         f"AND {quote('status')} = %s"
     )
     updated_at = Delivery._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
-    with connection.cursor() as cursor:
+    with ledger_write() as cursor:
         cursor.execute(sql, [*params, updated_at, *ids, token, Delivery.Status.SENDING])
 
 

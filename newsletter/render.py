@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import css_inline
 import jinja2
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from markupsafe import Markup
 
 from newsletter import textfmt
+from newsletter.mime import TemplatedEmail
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick
@@ -162,8 +162,8 @@ def _template(name: str) -> jinja2.Template:
     return environment().get_template(name)  # compiled once per process (auto_reload is off)
 
 
-def build_message(rendered: RenderedEmail, to: str, headers: dict[str, str] | None = None) -> EmailMultiAlternatives:
-    message = EmailMultiAlternatives(
+def build_message(rendered: RenderedEmail, to: str, headers: dict[str, str] | None = None) -> TemplatedEmail:
+    message = TemplatedEmail(
         subject=rendered.subject, body=rendered.text, from_email=settings.DIGEST_FROM_EMAIL, to=[to], headers=headers
     )
     message.attach_alternative(rendered.html, "text/html")
@@ -532,7 +532,7 @@ def digest_email(
     trending: list[Paper],
     picks: list[tuple[Pick, Paper]],
     max_html_bytes: int = MAX_HTML_BYTES,
-) -> EmailMultiAlternatives:
+) -> TemplatedEmail:
     """One reader's digest, ready to send; its Message-ID is in `extra_headers`."""
     rendered, context = render_digest(digest, subscriber, trending, picks, max_html_bytes)
     return build_message(rendered, subscriber.email, list_headers(context["unsubscribe_url"]))

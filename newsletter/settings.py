@@ -231,6 +231,10 @@ DELIVERY_CLAIM_TIMEOUT_SECONDS = env_int("DELIVERY_CLAIM_TIMEOUT_SECONDS", 900)
 DELIVERY_STUCK_POLICY = env_str("DELIVERY_STUCK_POLICY", "resend")
 if DELIVERY_STUCK_POLICY not in ("resend", "ambiguous"):
     raise ImproperlyConfigured("DELIVERY_STUCK_POLICY must be 'resend' or 'ambiguous'")
+# Claims and outcomes are committed without waiting for the disk (PostgreSQL's synchronous_commit=off, for
+# those writes only): a database server crash can then cost a few duplicate messages, never a recipient.
+# True makes them wait for the flush, for "never twice" together with the "ambiguous" policy.
+DELIVERY_LEDGER_SYNC_COMMIT = env_bool("DELIVERY_LEDGER_SYNC_COMMIT", False)
 # Transient provider errors are retried with exponential backoff and jitter, this many times per recipient.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
 DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 30.0)

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from newsletter import delivery, pipeline
@@ -45,7 +46,7 @@ def readers(n: int, prefix: str = "reader", **fields) -> list[Subscriber]:
 @pytest.fixture
 def sink(settings):
     controller, handler, port = smtp_sink.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "newsletter.mail.SMTPBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
     settings.DELIVERY_RETRY_BASE_SECONDS = 0  # in-process retries run at once; the schedule is tested below
     yield handler
@@ -94,8 +95,10 @@ def test_queries_per_chunk_do_not_grow_with_the_readers(digest, django_assert_ma
     chunk = delivery.start_send(digest.pk)[0]
     batches = delivery.SEND_CHUNK_SIZE // delivery.CLAIM_BATCH_SIZE
     # digest, rows, trending, candidates, what earlier digests sent these readers, suppressions, 2 to finish;
-    # per batch of CLAIM_BATCH_SIZE: the claim, reading what was won, and the outcomes in one UPDATE.
-    with django_assert_max_num_queries(8 + 3 * batches):
+    # per batch of CLAIM_BATCH_SIZE: the claim (UPDATE ... RETURNING) and the outcomes (one UPDATE), each in
+    # its own transaction with SET LOCAL synchronous_commit (a savepoint and its release here, inside the
+    # test's transaction).
+    with django_assert_max_num_queries(8 + 2 * 4 * batches):
         assert delivery.send_chunk(digest.pk, chunk).sent == delivery.SEND_CHUNK_SIZE
 
 
@@ -290,3 +293,22 @@ def test_send_digest_on_a_paused_send_says_so_and_sends_nothing(digest, outbox, 
     lines = capsys.readouterr().out.strip().splitlines()
     assert "The send is paused" in lines[-2] and lines[-1] == "sent=0 skipped=0 failed=0"
     assert read_outbox(outbox) == [] and statuses(digest) == {"queued": 2}
+
+
+def test_ledger_writes_alone_skip_the_disk_flush(digest, postgres, settings):
+    """Claims and outcomes commit without waiting for the WAL flush unless DELIVERY_LEDGER_SYNC_COMMIT; the
+    setting is scoped to their own transaction, so every other write stays synchronous."""
+
+    def inside() -> str:
+        with delivery.ledger_write() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    def outside() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    assert (inside(), outside()) == ("off", "on")
+    settings.DELIVERY_LEDGER_SYNC_COMMIT = True
+    assert (inside(), outside()) == ("on", "on")

@@ -61,7 +61,7 @@ def env(postgres, private_redis, sink, tmp_path) -> dict[str, str]:
     return os.environ | {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": private_redis.url,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(sink.port),
         "EMAIL_TIMEOUT": "10",
