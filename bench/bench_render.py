@@ -13,7 +13,7 @@ from newsletter import render
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber
-from subscribers.tokens import Purpose, make_token
+from subscribers.tokens import Purpose, make_tokens
 from tests.render_data import ingest_fixture_papers
 
 # Enough digests for a stable rate in a few seconds; the rate, not the total, is what a send depends on.
@@ -69,7 +69,7 @@ def run(size: int) -> list[Row]:
 
     def links() -> None:
         for subscriber, _ in readers:
-            make_token(subscriber.pk, Purpose.PREFERENCES), make_token(subscriber.pk, Purpose.UNSUBSCRIBE)
+            make_tokens(subscriber.pk, (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE))
 
     def with_mime() -> None:
         for subscriber, picks in readers[: len(readers) // 10]:

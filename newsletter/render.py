@@ -27,7 +27,7 @@ from papers.models import Paper
 from papers.ranking import Pick
 from papers.text import arxiv_id_from
 from subscribers.models import Subscriber
-from subscribers.tokens import Purpose, make_token
+from subscribers.tokens import Purpose, make_token, make_tokens
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ LINE_BREAK_BYTES = 2  # the template puts each "For you" card on its own line (C
 # Paper views are kept per process across digests; a day brings a few hundred papers.
 PAPER_VIEW_CACHE_SIZE = 5000
 DIGEST_CACHE_SIZE = 4
+# "For you" cards (paper × reason) kept per process; a 100k send has a few thousand distinct pairs.
+FOR_YOU_ITEM_CACHE_SIZE = 20000
 # Making the frame bigger than any real reader's: a token for a subscriber id this large is the longest.
 LONGEST_SUBSCRIBER_ID = 10**12
 
@@ -372,6 +374,7 @@ def clear_caches() -> None:
     """Forget every cached paper view and digest part (tests; a deploy restarts the workers anyway)."""
     _views.clear()
     _digests.clear()
+    _items.clear()
 
 
 def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestParts:
@@ -416,13 +419,29 @@ def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestPar
     return parts
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ForYouItem:
     view: PaperView
     reason_html: Markup
     reason_text: str
     reason_bytes: int
     compact: bool = False
+
+
+def for_you_item(paper: Paper, reason: str, fallback_url: str) -> ForYouItem:
+    """A "For you" card: readers of one digest share papers and reasons, so each pair is made once per process."""
+    key = (paper.id, paper.updated_at, fallback_url, reason)
+    item = _items.get(key)
+    if item is None:
+        if len(_items) >= FOR_YOU_ITEM_CACHE_SIZE:
+            _items.clear()
+        item = ForYouItem(paper_view(paper, fallback_url), *_reason(reason))
+        if paper.id:
+            _items[key] = item
+    return item
+
+
+_items: dict[tuple, ForYouItem] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -451,11 +470,12 @@ def fit_to_size(parts: DigestParts, items: list[ForYouItem], budget: int) -> tup
     if total <= budget:
         return items, False, total
     total -= parts.trending_bytes - parts.trending_compact_bytes
-    for item in reversed(items):
+    items = list(items)  # the cards are shared between readers: compact ones are copies
+    for i in reversed(range(len(items))):
         if total <= budget:
             break
-        item.compact = True
-        total -= item.view.html_bytes - item.view.compact_html_bytes
+        items[i] = replace(items[i], compact=True)
+        total -= items[i].view.html_bytes - items[i].view.compact_html_bytes
     keep = len(items)
     while total > budget and keep:
         keep -= 1
@@ -505,9 +525,10 @@ def render_digest(
 ) -> tuple[RenderedEmail, dict]:
     """One reader's digest as subject, text and HTML, and the context it was rendered from."""
     parts = digest_parts(digest, trending)
-    preferences_url = site_link(f"/preferences/{make_token(subscriber.pk, Purpose.PREFERENCES)}/")
-    unsubscribe_url = site_link(f"/unsubscribe/{make_token(subscriber.pk, Purpose.UNSUBSCRIBE)}/")
-    items = [ForYouItem(paper_view(paper, parts.archive_url), *_reason(pick.reason or "")) for pick, paper in picks]
+    preferences, unsubscribe = make_tokens(subscriber.pk, (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE))
+    preferences_url = site_link(f"/preferences/{preferences}/")
+    unsubscribe_url = site_link(f"/unsubscribe/{unsubscribe}/")
+    items = [for_you_item(paper, pick.reason or "", parts.archive_url) for pick, paper in picks]
     budget = max_html_bytes
     while True:
         shown, trending_compact, estimate = fit_to_size(parts, items, budget)

@@ -58,15 +58,33 @@ def _signature(secret: str, value: str) -> str:
 def make_token(subscriber_id: int | None, purpose: str, state: str | None = None) -> str:
     """A token for this subscriber; None (the stand-in reader of an admin preview) makes one that reads as
     nobody."""
+    return make_tokens(subscriber_id, (purpose,), state)[0]
+
+
+def make_tokens(subscriber_id: int | None, purposes: tuple[str, ...], state: str | None = None) -> list[str]:
+    """One token per purpose for one subscriber (a digest carries two), sharing the work they have in common."""
     if subscriber_id is None:
         subscriber_id = 0
     if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id < 0:
         raise TypeError(f"a subscriber id is an int, not {subscriber_id!r}")
     fingerprint = _fingerprint(state) if state is not None else ""
-    value = SEPARATOR.join(
-        (signing.b62_encode(subscriber_id), purpose, signing.b62_encode(int(time.time())), fingerprint)
-    )
-    return f"{value}{SEPARATOR}{_signature(settings.SECRET_KEY, value)}"
+    encoded_id, encoded_time, secret = signing.b62_encode(subscriber_id), _now_b62(), settings.SECRET_KEY
+    tokens = []
+    for purpose in purposes:
+        value = f"{encoded_id}{SEPARATOR}{purpose}{SEPARATOR}{encoded_time}{SEPARATOR}{fingerprint}"
+        tokens.append(f"{value}{SEPARATOR}{_signature(secret, value)}")
+    return tokens
+
+
+_clock: list = [None, ""]
+
+
+def _now_b62() -> str:
+    """The current second in base 62, encoded once per second."""
+    now = int(time.time())
+    if _clock[0] != now:
+        _clock[:] = [now, signing.b62_encode(now)]
+    return _clock[1]
 
 
 def read_token(token: str, purpose: str, max_age: int | None = None, state: str | None = None) -> int | None:

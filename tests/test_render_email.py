@@ -299,9 +299,9 @@ def test_summaries_go_before_papers_trending_first_then_the_last_picks(outbox, p
 
 def test_fit_to_size_keeps_every_paper_when_it_fits(papers, digest, reader):
     parts_ = render.digest_parts(digest, papers[:5])
-    items = [render.ForYouItem(render.paper_view(p, parts_.archive_url), *render._reason("r")) for p in papers[5:9]]
+    items = [render.for_you_item(p, "r", parts_.archive_url) for p in papers[5:9]]
     shown, compact, estimate = render.fit_to_size(parts_, items, render.MAX_HTML_BYTES)
-    assert shown == items and not compact and not any(item.compact for item in items)
+    assert shown == items and not compact and not any(item.compact for item in shown)
     html = render.render_digest(digest, reader, papers[:5], [(Pick(p.pk, 1, "r"), p) for p in papers[5:9]])[0].html
     assert len(html.encode()) <= estimate  # the estimate is an upper bound
 
@@ -350,3 +350,16 @@ def test_abstracts_are_cut_at_a_sentence_boundary_not_inside_abbreviations_or_nu
 )
 def test_only_http_links_are_links(url, safe):
     assert bool(textfmt.safe_url(url)) is safe
+
+
+def test_cards_shortened_for_one_reader_stay_whole_for_the_next(papers, digest, reader):
+    """Readers share cached "For you" cards; fitting one reader's digest to a smaller size must not shorten
+    the cards everyone else gets."""
+    picks = [(Pick(p.pk, 1, "matches: agents"), p) for p in papers[5:15]]
+    whole, context = render.render_digest(digest, reader, papers[:5], picks)
+    assert not any(item.compact for item in context["for_you"])
+    _, tight = render.render_digest(digest, reader, papers[:5], picks, max_html_bytes=len(whole.html.encode()) * 3 // 4)
+    assert any(item.compact for item in tight["for_you"])
+    again, context = render.render_digest(digest, reader, papers[:5], picks)
+    assert not any(item.compact for item in context["for_you"])
+    assert again.html.replace(context["unsubscribe_url"], "") == whole.html.replace(context["unsubscribe_url"], "")
