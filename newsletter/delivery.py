@@ -46,6 +46,8 @@ SEND_CHUNK_SIZE = 200
 # Rows claimed, and outcomes written, together: a killed worker leaves at most this many rows whose fate is
 # unknown, and one claim plus one write per this many messages keeps the database out of the hot loop.
 CLAIM_BATCH_SIZE = 20
+# Subscriber ids per INSERT when recipients are added for given ids (SQLite takes up to 32,766 parameters).
+RECIPIENT_BATCH = 5000
 OPEN_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 # Rows that reached the provider (a bounce or complaint comes after the message went out).
 DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED)
@@ -76,16 +78,43 @@ class SendCounts:
 
 
 def fix_recipients(digest: Digest, subscriber_ids: Iterable[int] | None = None) -> int:
-    """One queued Delivery row per active subscriber (of `subscriber_ids`, or all) without one."""
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
-    if subscriber_ids is not None:
-        active = active.filter(pk__in=list(subscriber_ids))
-    ids = active.exclude(pk__in=Delivery.objects.filter(digest=digest).values("subscriber_id")).values_list(
-        "pk", flat=True
+    """One queued Delivery row per active subscriber (of `subscriber_ids`, or all) without one.
+
+    One INSERT ... SELECT in the database (per RECIPIENT_BATCH ids when they are given): a 100k send used to
+    load every id into Python and build 100k objects before the first message could go."""
+    quote, now = connection.ops.quote_name, timezone.now()
+    values = {
+        "digest_id": digest.pk,
+        "status": Delivery.Status.QUEUED,
+        "paper_ids": Delivery._meta.get_field("paper_ids").get_db_prep_save([], connection),
+        "message_id": "",
+        "error": "",
+        "attempts": 0,
+        "claim_token": "",
+        "created_at": Delivery._meta.get_field("created_at").get_db_prep_save(now, connection),
+        "updated_at": Delivery._meta.get_field("updated_at").get_db_prep_save(now, connection),
+    }
+    delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
+    columns = ", ".join(quote(name) for name in [*values, "subscriber_id"])
+    sql = (
+        f"INSERT INTO {delivery} ({columns}) SELECT {', '.join(['%s'] * len(values))}, s.id "  # noqa: S608
+        f"FROM {subscriber} s WHERE s.status = %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {delivery} d WHERE d.digest_id = %s AND d.subscriber_id = s.id){{only}} "
+        "ON CONFLICT DO NOTHING"
     )
-    rows = [Delivery(digest=digest, subscriber_id=pk) for pk in ids.iterator(chunk_size=5000)]
-    Delivery.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
-    return len(rows)
+    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
+    params = [*values.values(), Subscriber.Status.ACTIVE, digest.pk]
+    added = 0
+    with connection.cursor() as cursor:
+        if subscriber_ids is None:
+            cursor.execute(sql.format(only=""), params)
+            return cursor.rowcount
+        ids = list(subscriber_ids)
+        for start in range(0, len(ids), RECIPIENT_BATCH):
+            batch = ids[start : start + RECIPIENT_BATCH]
+            cursor.execute(sql.format(only=f" AND s.id IN ({', '.join(['%s'] * len(batch))})"), [*params, *batch])
+            added += cursor.rowcount
+    return added
 
 
 def start_send(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyone: bool = False) -> list[list[int]]:
@@ -177,11 +206,10 @@ def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
     # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
     sql = (
         f"UPDATE {delivery} SET status = %s, claim_token = %s, claimed_at = %s, updated_at = %s, "  # noqa: S608
-        f"attempts = {delivery}.attempts + 1 FROM {subscriber} "
+        f"attempts = {delivery}.attempts + 1 "
         f"WHERE {delivery}.id IN ({', '.join(['%s'] * len(row_ids))}) AND {delivery}.status = %s "
-        f"AND {subscriber}.id = {delivery}.subscriber_id "
         f"AND EXISTS (SELECT 1 FROM {quote(Digest._meta.db_table)} WHERE id = %s AND status = %s) "
-        f"RETURNING {delivery}.id, {subscriber}.status"
+        f"RETURNING {delivery}.id, (SELECT s.status FROM {subscriber} s WHERE s.id = {delivery}.subscriber_id)"
     )
     params = [Delivery.Status.SENDING, token, stamp, stamp, *row_ids, Delivery.Status.QUEUED]
     with ledger_write() as cursor:
