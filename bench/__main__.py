@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import pkgutil
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 DEFAULT_SUBSCRIBERS = 1_000  # the default run finishes in a few minutes; 100_000 is the issue-sized run
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench"
 ROOT = Path(__file__).resolve().parent.parent
+BENCH_SECRET_BYTES = 32  # a throwaway SECRET_KEY per run, shared by every process of the run
 
 
 def ensure_database(url: str) -> None:
@@ -35,6 +37,10 @@ def main() -> int:
     # TF-IDF relevance unless asked (BENCH_RANKING_EMBEDDINGS=auto): the optional model adds ~500 MB of torch
     # to every process it loads in. The ranking and eval stages measure the model on their own.
     os.environ.setdefault("RANKING_EMBEDDINGS", os.environ.get("BENCH_RANKING_EMBEDDINGS", "off"))
+    # Production settings for every process the benchmarks start: with DEBUG on, Django keeps and formats
+    # every SQL statement a worker runs, which is not what a deployment pays.
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(BENCH_SECRET_BYTES))
     ensure_database(os.environ["DATABASE_URL"])
     import django
 

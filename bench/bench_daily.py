@@ -30,6 +30,7 @@ SCALE_OUT_TARGET = 1.7
 MEMORY_POLL_SECONDS = 0.2
 
 SEND_TIMEOUT_SECONDS = 1800
+WORKER_START_TIMEOUT = 120.0
 
 
 def worker_env(sink_port: int) -> dict[str, str]:
@@ -60,6 +61,7 @@ def workers(count: int, env: dict[str, str]) -> Iterator[list[psutil.Popen]]:
         for i in range(count)
     ]
     try:
+        wait_for_workers(env["REDIS_URL"], count)
         yield procs
     finally:
         for proc in procs:
@@ -93,6 +95,21 @@ class PeakMemory:
         self._thread.join()
 
 
+def wait_for_workers(broker_url: str, count: int, timeout: float = WORKER_START_TIMEOUT) -> None:
+    """Until `count` workers answer a ping: the clock must not count their start-up (two workers importing
+    Django, numpy and scikit-learn at once on two busy cores take seconds)."""
+    from celery import Celery
+
+    probe = Celery(broker=broker_url, set_as_current=False)  # the tasks this process sends keep their own app
+    deadline = time.monotonic() + timeout
+    try:
+        while len(probe.control.ping(timeout=0.5)) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} Celery workers did not start within {timeout:.0f} s")
+    finally:
+        probe.close()
+
+
 def use_broker() -> None:
     from newsletter.celery import app
 
@@ -110,12 +127,10 @@ def timed_send(day, worker_count: int, env: dict[str, str]) -> tuple[float, int,
     # The same papers are the new ones of that day, so each run ranks and renders the same work.
     Paper.objects.update(first_seen=timezone.now().replace(hour=12) + (day - timezone.now().date()))
     digest = build_digest(day)
-    with workers(worker_count, env) as procs:
-        time.sleep(2)  # let the workers connect before the clock starts: this measures sending, not start-up
-        with PeakMemory({f"worker {i + 1}": p for i, p in enumerate(procs)}) as memory:
-            started = time.perf_counter()
-            counts = pipeline.send(digest, timeout=SEND_TIMEOUT_SECONDS)
-            seconds = time.perf_counter() - started
+    with workers(worker_count, env) as procs, PeakMemory({f"worker {i + 1}": p for i, p in enumerate(procs)}) as memory:
+        started = time.perf_counter()
+        counts = pipeline.send(digest, timeout=SEND_TIMEOUT_SECONDS)
+        seconds = time.perf_counter() - started
     return seconds, counts.sent, memory.peaks
 
 
@@ -138,7 +153,6 @@ def run(size: int) -> list[Row]:
         with workers(2, env) as procs:
             me = psutil.Process()
             watched = {"run_daily (this process)": me} | {f"worker {i + 1}": p for i, p in enumerate(procs)}
-            time.sleep(2)
             with PeakMemory(watched) as memory:
                 started = time.perf_counter()
                 call_command("fetch_papers", "json", "--file", str(papers_file), stdout=open(os.devnull, "w"))  # noqa: SIM115

@@ -23,6 +23,7 @@ from django.db import connections
 from django.utils import timezone
 
 from bench import Row
+from bench.bench_daily import wait_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(2, os.cpu_count() or 2)  # one sending process per core
@@ -71,6 +72,7 @@ def run(size: int) -> list[Row]:
         reset()
         prepare(size // 5)
         workers = [start_worker(env, tmp) for _ in range(WORKERS)]
+        wait_for_workers(broker.url, WORKERS)
         small_sent, small_rate, small_peaks = timed_send(env, first_day, workers)
         sink_command(sink, f"dump {tmp / 'discard.pickle'}")
         prepare(size)
