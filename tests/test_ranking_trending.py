@@ -80,3 +80,19 @@ def test_review_mode_offers_only_approved_or_pinned_papers(settings):
         assert sorted(p.title for p in candidate_papers(DAY)) == ["Approved", "Pinned"]
         settings.MODERATION_MODE = "auto"
         assert sorted(p.title for p in candidate_papers(DAY)) == ["Approved", "Pending", "Pinned"]
+
+
+@pytest.mark.django_db
+def test_candidates_kept_between_chunks_follow_bulk_moderation():
+    """A worker keeps the day's candidates between chunks; an editor's bulk action (a queryset update, which
+    leaves updated_at alone) must still reach the next chunk."""
+    with time_machine.travel(NOW, tick=False):
+        first = Paper.objects.create(canonical_id="a", title="First", upvotes=3)
+        second = Paper.objects.create(canonical_id="b", title="Second", upvotes=2)
+        assert {p.title: p.featured for p in candidate_papers(DAY)} == {"First": False, "Second": False}
+        Paper.objects.filter(pk=first.pk).update(featured=True)
+        assert {p.title: p.featured for p in candidate_papers(DAY)} == {"First": True, "Second": False}
+        Paper.objects.filter(pk=second.pk).update(moderation=Moderation.REJECTED)
+        assert [p.title for p in candidate_papers(DAY)] == ["First"]
+        Paper.objects.filter(pk=second.pk).update(moderation=Moderation.APPROVED, pinned=True)
+        assert {p.title: p.pinned for p in candidate_papers(DAY)} == {"First": False, "Second": True}
