@@ -4,6 +4,7 @@ the same headers and parts once parsed, CRLF only, no line past 998 bytes, and t
 import email
 import smtplib
 from email import policy
+from email.utils import parseaddr
 
 import pytest
 from django.core.mail import BadHeaderError, get_connection
@@ -116,3 +117,23 @@ def test_smtp_backend_raises_refusals(sink):
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         backend.send_messages([make(to=f"{smtp_sink.REJECTED_PREFIX}someone@example.com")])
     assert handler.refused["550"] == 1
+
+
+@pytest.mark.parametrize(
+    ("to", "text"),
+    [
+        ("reader@example.com", "Hello\n"),  # our fast paths: bare address, nothing to dot-stuff
+        ("reader@example.com", ".\n..\n.starts with a dot\n"),  # smtplib's dot-stuffing
+        ("Ada Lovelace <ada@example.com>", "Hello\n"),  # smtplib's address parsing
+        ("reader@bücher.example", ".leading dot\n"),
+    ],
+)
+def test_smtp_client_paths_deliver_the_same_message(sink, to, text):
+    handler, port = sink
+    message = make(to=to, text=text, html=text.replace("\n", "<br>\n"), Date="Sat, 28 Nov 2026 09:00:00 -0000")
+    assert get_connection("newsletter.mail.SMTPBackend", host="127.0.0.1", port=port).send_messages([message]) == 1
+    ((_, envelope_to, content),) = handler.kept
+    assert envelope_to == [parseaddr(to)[1].replace("bücher", "xn--bcher-kva")]
+    expected = message.wire_bytes()
+    same_boundary = content.replace(parsed(content).get_boundary().encode(), parsed(expected).get_boundary().encode())
+    assert same_boundary.rstrip(b"\r\n") == expected.rstrip(b"\r\n")
