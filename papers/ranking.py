@@ -21,7 +21,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -320,8 +320,13 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
 # --- For you --------------------------------------------------------------------------------------------
 
 
+def interests_key(subscriber: object) -> tuple[str, tuple[str, ...]]:
+    """What a reader's interests are read from: their text and their chosen arXiv categories."""
+    return getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
+
+
 def interests_of(subscriber: object) -> Interests:
-    return parse_interests(getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ())))
+    return parse_interests(*interests_key(subscriber))
 
 
 def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
@@ -341,30 +346,114 @@ def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
     return np.where(lexical_match | semantic_match, blended, 0.0).astype(np.float32)
 
 
-def _feature_hits(wanted: list[Iterable[str]], features: Mapping[str, np.ndarray], n_papers: int) -> np.ndarray | None:
-    """Readers x papers: does any of a reader's categories (or authors) appear on the paper?"""
-    rows, cols = [], []
-    for r, keys in enumerate(wanted):
-        for key in keys:
-            hit = features.get(key)
-            if hit is not None:
-                rows.append(np.full(hit.size, r))
-                cols.append(hit)
-    if not rows:
-        return None
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    hits = np.zeros((len(wanted), n_papers), dtype=bool)
-    hits[r, c] = True
-    return hits
+def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
+    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
+    blocks = [
+        sparse.csr_matrix(topic_scores(index, topics[start : start + TOPIC_BLOCK]))
+        for start in range(0, len(topics), TOPIC_BLOCK)
+    ]
+    blocks.append(sparse.csr_matrix((1, len(index.papers)), dtype=np.float32))
+    return sparse.vstack(blocks, format="csr", dtype=np.float32)
 
 
-def _blocked(index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
+def _rows_of(groups: list[Sequence[int]], width: int) -> sparse.csr_matrix:
+    """A 0/1 matrix with one row per group and a 1 in each of the group's columns."""
+    lengths = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    indptr = np.concatenate(([0], np.cumsum(lengths)))
+    columns = np.fromiter(itertools.chain.from_iterable(groups), dtype=np.int64, count=int(indptr[-1]))
+    return sparse.csr_matrix((np.ones(columns.size, dtype=np.float32), columns, indptr), shape=(len(groups), width))
+
+
+@dataclass
+class Wishes:
+    """One kind of keyed interest (arXiv categories, favourite authors, negative keywords) for many readers:
+    which keys each distinct interest text holds, and which candidates carry each key. Their product, a chunk of
+    readers at a time, says where a reader's wish meets a paper, without a Python loop per reader."""
+
+    held: sparse.csr_matrix  # profiles x keys
+    carried: sparse.csr_matrix  # keys x papers
+
+    @classmethod
+    def build(
+        cls, per_profile: list[Iterable[str]], papers_with: Callable[[str], np.ndarray], n_papers: int
+    ) -> "Wishes":
+        keys: dict[str, int] = {}
+        held = [[keys.setdefault(key, len(keys)) for key in wanted] for wanted in per_profile]
+        carried = [papers_with(key) for key in keys]
+        return cls(_rows_of(held, len(keys)), _rows_of(carried, n_papers))
+
+    def met(self, profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, positions) where a reader of the chunk (given by profile) wants a paper's key."""
+        if not self.held.nnz or not self.carried.nnz:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        met = (self.held[profiles] @ self.carried).tocoo()
+        return met.row.astype(np.int64), met.col.astype(np.int64)
+
+
+@dataclass
+class Readers:
+    """The interests of many readers as arrays. Each distinct interest text is read once and its topics looked
+    up once, however many readers share it; a chunk of readers is then a gather by `profile`."""
+
+    pks: list[int]
+    limits: np.ndarray  # per reader: how many "For you" papers at most
+    profile: np.ndarray  # per reader: their row in `profiles`
+    profiles: list[Interests]  # each distinct (interests text, chosen categories) once
+    wants: np.ndarray  # per profile: anything to match at all (else the trending section only)
+    topic_names: list[str]  # every distinct topic once, in the order of the topic x paper matrix rows
+    topics: np.ndarray  # profiles x most topics: rows of the topic matrix, padded with the "no topic" row
+    topic_counts: np.ndarray  # per profile
+    categories: Wishes
+    authors: Wishes
+    negatives: Wishes
+
+    @classmethod
+    def read(cls, subscribers: Sequence, index: CandidateIndex) -> "Readers":
+        rows: dict[tuple[str, tuple[str, ...]], int] = {}
+        profile = np.fromiter(
+            (rows.setdefault(interests_key(s), len(rows)) for s in subscribers), dtype=np.int64, count=len(subscribers)
+        )
+        profiles = list(itertools.starmap(parse_interests, rows))
+        names: dict[str, int] = {}
+        flat = [names.setdefault(t, len(names)) for i in profiles for t in i.topics]
+        counts = np.fromiter((len(i.topics) for i in profiles), dtype=np.int64, count=len(profiles))
+        topics = np.full((len(profiles), max(int(counts.max()), 1)), len(names), dtype=np.int64)
+        starts = np.cumsum(counts) - counts
+        topics[np.repeat(np.arange(len(profiles)), counts), np.arange(len(flat)) - np.repeat(starts, counts)] = flat
+        n_papers, nothing = len(index.papers), np.zeros(0, dtype=np.int64)
+        default = settings.DIGEST_FOR_YOU_COUNT
+        return cls(
+            pks=[s.pk for s in subscribers],
+            limits=np.fromiter(
+                (default if s.papers_per_digest is None else s.papers_per_digest for s in subscribers),
+                dtype=np.int64,
+                count=len(subscribers),
+            ),
+            profile=profile,
+            profiles=profiles,
+            wants=np.fromiter((i.wants_something for i in profiles), dtype=bool, count=len(profiles)),
+            topic_names=list(names),
+            topics=topics,
+            topic_counts=counts,
+            categories=Wishes.build(
+                [{c.lower() for c in i.categories} for i in profiles],
+                lambda key: index.categories.get(key, nothing),
+                n_papers,
+            ),
+            authors=Wishes.build([i.authors for i in profiles], lambda key: index.authors.get(key, nothing), n_papers),
+            negatives=Wishes.build(
+                [i.negatives for i in profiles], lambda key: np.flatnonzero(index.negative_mask((key,))), n_papers
+            ),
+        )
+
+
+def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
     """Readers x papers: True where the paper is excluded for the reader, or is a near-duplicate of one that is
     (a second version of a paper sent before is not new)."""
-    n, n_papers = len(subscribers), len(index.papers)
+    n, n_papers = len(pks), len(index.papers)
     blocked = np.zeros((n, n_papers), dtype=bool)
-    sets = [exclude.get(s.pk) or () for s in subscribers]
-    lengths = np.fromiter((len(x) for x in sets), dtype=np.int64, count=n)
+    sets = [exclude.get(pk) or () for pk in pks]
+    lengths = np.fromiter(map(len, sets), dtype=np.int64, count=n)
     if not lengths.any() or not n_papers:
         return blocked
     ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
@@ -378,67 +467,69 @@ def _blocked(index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int,
     return blocked
 
 
-def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
-    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
-    blocks = [
-        sparse.csr_matrix(topic_scores(index, topics[start : start + TOPIC_BLOCK]))
-        for start in range(0, len(topics), TOPIC_BLOCK)
-    ]
-    blocks.append(sparse.csr_matrix((1, len(index.papers)), dtype=np.float32))
-    return sparse.vstack(blocks, format="csr", dtype=np.float32)
-
-
 def _rank_chunk(
-    index: CandidateIndex,
-    subscribers: Sequence,
-    parsed: list[Interests],
-    topics: sparse.csr_matrix,
-    topic_row: dict[str, int],
-    exclude: Mapping[int, Iterable[int]],
-    reasons: list[str],
+    index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping, cache: dict
 ) -> dict[int, list[Pick]]:
-    n, n_papers = len(subscribers), len(index.papers)
+    profile = readers.profile[chunk]
+    n, n_papers = profile.size, len(index.papers)
     no_topic = topics.shape[0] - 1
-    width = max((len(i.topics) for i in parsed), default=0)
-    table = np.full((n, max(width, 1)), no_topic, dtype=np.int64)
-    for r, i in enumerate(parsed):
-        table[r, : len(i.topics)] = [topic_row[t] for t in i.topics]
-    # A reader's relevance to a paper is their best topic's score; `best` remembers which topic, for reasons.
-    relevance = topics[table[:, 0]].toarray()
+    width = max(int(readers.topic_counts[profile].max()), 1)
+    table = readers.topics[profile, :width]
+    # The chunk's distinct topics, dense once; a reader's relevance to a paper is their best topic's score, and
+    # `best` remembers which topic, for reasons.
+    distinct, inverse = np.unique(table, return_inverse=True)
+    inverse = inverse.reshape(table.shape)
+    scores = topics[distinct].toarray()
+    relevance = scores[inverse[:, 0]]
     best = np.zeros((n, n_papers), dtype=np.int8)
     for t in range(1, width):
-        column = topics[table[:, t]].toarray()
+        column = scores[inverse[:, t]]
         best[column > relevance] = t
         np.maximum(relevance, column, out=relevance)
     topical = relevance > 0
     matched = topical.copy()
     total = relevance
-    category_hits = _feature_hits([{c.lower() for c in i.categories} for i in parsed], index.categories, n_papers)
-    author_hits = _feature_hits([i.authors for i in parsed], index.authors, n_papers)
-    for hits, weight in ((category_hits, CATEGORY_SCORE), (author_hits, AUTHOR_SCORE)):
-        if hits is not None:
-            total += weight * hits
-            matched |= hits
+    hits = []  # per kind of wish that met a paper: where, and how to say so
+    for wishes, weight, describe in (
+        (readers.categories, CATEGORY_SCORE, _category_reason),
+        (readers.authors, AUTHOR_SCORE, _author_reason),
+    ):
+        rows, positions = wishes.met(profile)
+        if rows.size:
+            # float64 like the weight, then back: the same sums as adding the whole hit matrix would give
+            total[rows, positions] = total[rows, positions] + np.float64(weight)
+            matched[rows, positions] = True
+            hits.append((rows, positions, describe))
+    matched[~readers.wants[profile]] = False
+    matched[:, ~index.allowed] = False
+    matched &= ~_blocked(index, readers.pks[chunk], exclude)
+    rows, positions = readers.negatives.met(profile)
+    matched[rows, positions] = False
     final = (total + TRENDING_WEIGHT * index.trending) * index.boost
     final[~matched] = -np.inf
-    final[:, ~index.allowed] = -np.inf
-    final[np.array([not i.wants_something for i in parsed], dtype=bool)] = -np.inf
-    final[_blocked(index, subscribers, exclude)] = -np.inf
-    by_negatives: dict[tuple[str, ...], list[int]] = {}
-    for r, i in enumerate(parsed):
-        if i.negatives:
-            by_negatives.setdefault(i.negatives, []).append(r)
-    for phrases, rows in by_negatives.items():
-        final[np.ix_(rows, np.flatnonzero(index.negative_mask(phrases)))] = -np.inf
-    limits = np.array(
-        [settings.DIGEST_FOR_YOU_COUNT if s.papers_per_digest is None else s.papers_per_digest for s in subscribers],
-        dtype=np.int64,
-    )
-    picked, picked_scores = mmr(index, final, best, limits)
+    picked, picked_scores = mmr(index, final, best, readers.limits[chunk])
     # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
-    rows, safe = np.arange(n)[:, None], np.maximum(picked, 0)
-    reason_topic = np.where(topical[rows, safe], table[rows, best[rows, safe]], no_topic)
-    return _picks(subscribers, parsed, picked, picked_scores, reason_topic, category_hits, author_hits, index, reasons)
+    valid = picked >= 0
+    owner, where = np.nonzero(valid)[0], picked[valid]
+    reason_topic = np.where(topical[owner, where], table[owner, best[owner, where]], no_topic)
+    reasons = list(map(cache["topics"].__getitem__, reason_topic.tolist()))
+    for rows, positions, describe in hits:
+        hit = np.zeros((n, n_papers), dtype=bool)
+        hit[rows, positions] = True
+        for k in np.flatnonzero(hit[owner, where]).tolist():
+            interests, position = readers.profiles[profile[owner[k]]], int(where[k])
+            key = (describe, position, interests.categories if describe is _category_reason else interests.author_names)
+            extra = cache.get(key)
+            if extra is None:
+                extra = cache[key] = describe(index, position, interests)
+            reasons[k] = f"{reasons[k]}; {extra}" if reasons[k] else extra
+    # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
+    # Python), then each reader's slice of it.
+    make = functools.partial(tuple.__new__, Pick)
+    scores = np.round(picked_scores[valid], 4).tolist()
+    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons, strict=True)))
+    ends = np.cumsum(valid.sum(axis=1)).tolist()
+    return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
 
 
 def mmr(
@@ -457,7 +548,8 @@ def mmr(
         return picked, picked_scores
     pool = min(n_papers, k * MMR_POOL_FACTOR)
     live = np.flatnonzero(np.isfinite(final).any(axis=1))  # readers with anything to pick from
-    final = final[live]
+    if live.size < n:
+        final, best = final[live], best[live]
     rows = np.arange(live.size)[:, None]
     candidates = (
         np.argpartition(-final, pool - 1, axis=1)[:, :pool]
@@ -465,63 +557,32 @@ def mmr(
         else np.tile(np.arange(n_papers), (live.size, 1))
     )
     score = final[rows, candidates]
-    topic = best[live[:, None], candidates]
+    topic = best[rows, candidates]
     closeness = np.zeros(score.shape, dtype=np.float32)
-    per_topic = np.zeros((live.size, int(best.max()) + 1 if best.size else 1), dtype=np.float32)
+    same_topic = np.zeros(score.shape, dtype=np.float32)  # papers already picked on each candidate's topic
     limits = limits[live]
     threshold = NEAR_DUPLICATE_EMBEDDING if index.embedding is not None else NEAR_DUPLICATE_TFIDF
+    here = np.arange(live.size)
     for step in range(k):
         if not live.size:
             break
-        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * np.take_along_axis(per_topic, topic, 1)
-        adjusted[closeness >= threshold] = -np.inf
-        here = np.arange(live.size)
+        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * same_topic
         choice = np.argmax(adjusted, axis=1)
         ok = np.isfinite(adjusted[here, choice]) & (step < limits)
         chosen = candidates[here, choice]
         picked[live[ok], step] = chosen[ok]
         picked_scores[live[ok], step] = score[here, choice][ok]
-        # A reader with nothing left (or a full list) is done: the next steps work on the others only.
-        keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
-        live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
-        closeness, per_topic, limits = closeness[keep], per_topic[keep], limits[keep]
-        here = np.arange(live.size)
+        if not ok.all():  # a reader with nothing left (or a full list) is done: the next steps skip them
+            keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
+            live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
+            closeness, same_topic, limits = closeness[keep], same_topic[keep], limits[keep]
+            here = np.arange(live.size)
         score[here, choice] = -np.inf
-        np.maximum(closeness, index.similarity[chosen[:, None], candidates], out=closeness)
-        per_topic[here, topic[here, choice]] += 1
+        similarity = index.similarity[chosen[:, None], candidates]
+        score[similarity >= threshold] = -np.inf  # a near-duplicate of a pick is out for good
+        np.maximum(closeness, similarity, out=closeness)
+        same_topic += topic == topic[here, choice][:, None]
     return picked, picked_scores
-
-
-def _picks(
-    subscribers: Sequence,
-    parsed: list[Interests],
-    picked: np.ndarray,
-    picked_scores: np.ndarray,
-    reason_topic: np.ndarray,
-    category_hits: np.ndarray | None,
-    author_hits: np.ndarray | None,
-    index: CandidateIndex,
-    topic_reasons: list[str],
-) -> dict[int, list[Pick]]:
-    """Picks with their reasons, built only for the papers picked (the matrices stay numeric)."""
-    rows = np.arange(len(subscribers))[:, None]
-    safe = np.maximum(picked, 0)
-    counts = (picked >= 0).sum(axis=1).tolist()
-    ids, scores = index.ids[safe].tolist(), np.round(picked_scores, 4).tolist()
-    reasons = [list(map(topic_reasons.__getitem__, row)) for row in reason_topic.tolist()]
-    for hits, describe in ((category_hits, _category_reason), (author_hits, _author_reason)):
-        if hits is None:
-            continue
-        at = hits[rows, safe]
-        for r, j in zip(*np.nonzero(at & (picked >= 0)), strict=True):
-            extra = describe(index, picked[r, j], parsed[r])
-            reasons[r][j] = f"{reasons[r][j]}; {extra}" if reasons[r][j] else extra
-    # tuple.__new__ builds each Pick in C: a million Picks per 100k readers, and Pick(...) would run Python.
-    make = functools.partial(tuple.__new__, Pick)
-    return {
-        s.pk: list(map(make, zip(ids[r][: counts[r]], scores[r][: counts[r]], reasons[r][: counts[r]], strict=True)))
-        for r, s in enumerate(subscribers)
-    }
 
 
 def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
@@ -549,19 +610,15 @@ def for_you_many(
     if not candidates:
         return {s.pk: [] for s in subscribers}
     index = candidate_index(candidates)
-    with _collector_paused():
-        parsed = [interests_of(s) for s in subscribers]
-    # Every distinct topic is scored against the papers once, however many readers share it.
-    names = list(dict.fromkeys(t for i in parsed for t in i.topics))
-    topic_row = {t: r for r, t in enumerate(names)}
-    topics = topic_matrix(index, names)
-    reasons = [f"matches: {t}" for t in names] + [""]
     result: dict[int, list[Pick]] = {}
     with _collector_paused():
+        readers = Readers.read(subscribers, index)
+        # Every distinct topic is scored against the papers once, however many readers share it.
+        topics = topic_matrix(index, readers.topic_names)
+        cache = {"topics": [f"matches: {t}" for t in readers.topic_names] + [""]}
         for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
-            end = start + RANK_CHUNK_SIZE
-            chunk = subscribers[start:end]
-            result.update(_rank_chunk(index, chunk, parsed[start:end], topics, topic_row, exclude, reasons))
+            chunk = slice(start, start + RANK_CHUNK_SIZE)
+            result.update(_rank_chunk(index, readers, chunk, topics, exclude, cache))
     return result
 
 
