@@ -174,7 +174,7 @@ class CandidateIndex:
     tfidf: sparse.csr_matrix  # papers × terms, rows of unit length
     embedding: np.ndarray | None  # papers × 384, unit rows; None without the model
     similarity: np.ndarray  # papers × papers, for MMR and near-duplicates
-    duplicates: list[np.ndarray]  # per paper, the positions of its near-duplicates
+    twins: sparse.csr_matrix  # papers × papers: 1 for each paper itself and each of its near-duplicates
     trending: np.ndarray  # 0..1, the best candidate is 1
     boost: np.ndarray  # editorial multiplier
     allowed: np.ndarray  # False for rejected papers
@@ -298,7 +298,7 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
         tfidf=tfidf.tocsr(),
         embedding=vectors,
         similarity=similarity,
-        duplicates=[np.flatnonzero(row) for row in duplicate_pairs],
+        twins=sparse.csr_matrix(duplicate_pairs | np.eye(len(papers), dtype=bool), dtype=np.float32),
         trending=trending,
         boost=np.array(
             [EDITORIAL_BOOST if p.featured or p.moderation == Moderation.APPROVED else 1.0 for p in papers],
@@ -447,24 +447,20 @@ class Readers:
         )
 
 
-def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
-    """Readers x papers: True where the paper is excluded for the reader, or is a near-duplicate of one that is
-    (a second version of a paper sent before is not new)."""
+def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> tuple[np.ndarray, ...]:
+    """(rows, positions) where the paper is excluded for the reader, or is a near-duplicate of one that is (a
+    second version of a paper sent before is not new)."""
     n, n_papers = len(pks), len(index.papers)
-    blocked = np.zeros((n, n_papers), dtype=bool)
     sets = [exclude.get(pk) or () for pk in pks]
     lengths = np.fromiter(map(len, sets), dtype=np.int64, count=n)
     if not lengths.any() or not n_papers:
-        return blocked
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
     at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
     known = index.sorted_ids[at] == ids
-    rows = np.repeat(np.arange(n), lengths)[known]
-    blocked[rows, index.sorted_positions[at[known]]] = True
-    for position, twins in enumerate(index.duplicates):
-        if twins.size:
-            blocked[:, twins] |= blocked[:, position : position + 1]
-    return blocked
+    rows, positions = np.repeat(np.arange(n), lengths)[known], index.sorted_positions[at[known]]
+    excluded = sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, positions)), shape=(n, n_papers))
+    return (excluded @ index.twins).nonzero()
 
 
 def _rank_chunk(
@@ -472,11 +468,10 @@ def _rank_chunk(
 ) -> dict[int, list[Pick]]:
     profile = readers.profile[chunk]
     n, n_papers = profile.size, len(index.papers)
-    no_topic = topics.shape[0] - 1
     width = max(int(readers.topic_counts[profile].max()), 1)
     table = readers.topics[profile, :width]
     # The chunk's distinct topics, dense once; a reader's relevance to a paper is their best topic's score, and
-    # `best` remembers which topic, for reasons.
+    # `best` remembers which topic (the first, on a tie), for MMR and reasons.
     distinct, inverse = np.unique(table, return_inverse=True)
     inverse = inverse.reshape(table.shape)
     scores = topics[distinct].toarray()
@@ -486,9 +481,9 @@ def _rank_chunk(
         column = scores[inverse[:, t]]
         best[column > relevance] = t
         np.maximum(relevance, column, out=relevance)
-    topical = relevance > 0
-    matched = topical.copy()
-    total = relevance
+    matched = relevance > 0
+    topical = matched.copy()
+    total = relevance.copy()
     hits = []  # per kind of wish that met a paper: where, and how to say so
     for wishes, weight, describe in (
         (readers.categories, CATEGORY_SCORE, _category_reason),
@@ -502,65 +497,50 @@ def _rank_chunk(
             hits.append((rows, positions, describe))
     matched[~readers.wants[profile]] = False
     matched[:, ~index.allowed] = False
-    matched &= ~_blocked(index, readers.pks[chunk], exclude)
-    rows, positions = readers.negatives.met(profile)
-    matched[rows, positions] = False
-    final = (total + TRENDING_WEIGHT * index.trending) * index.boost
-    final[~matched] = -np.inf
-    picked, picked_scores = mmr(index, final, best, readers.limits[chunk])
-    # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
-    valid = picked >= 0
-    owner, where = np.nonzero(valid)[0], picked[valid]
-    reason_topic = np.where(topical[owner, where], table[owner, best[owner, where]], no_topic)
-    reasons = list(map(cache["topics"].__getitem__, reason_topic.tolist()))
-    for rows, positions, describe in hits:
-        hit = np.zeros((n, n_papers), dtype=bool)
-        hit[rows, positions] = True
-        for k in np.flatnonzero(hit[owner, where]).tolist():
-            interests, position = readers.profiles[profile[owner[k]]], int(where[k])
-            key = (describe, position, interests.categories if describe is _category_reason else interests.author_names)
-            extra = cache.get(key)
-            if extra is None:
-                extra = cache[key] = describe(index, position, interests)
-            reasons[k] = f"{reasons[k]}; {extra}" if reasons[k] else extra
-    # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
-    # Python), then each reader's slice of it.
-    make = functools.partial(tuple.__new__, Pick)
-    scores = np.round(picked_scores[valid], 4).tolist()
-    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons, strict=True)))
-    ends = np.cumsum(valid.sum(axis=1)).tolist()
-    return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
+    for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
+        matched[rows, positions] = False
+    # Only the papers a reader matched can be picked: a few dozen of 500. Their scores, best first per reader,
+    # and each reader's best MMR pool of them. One stable sort orders by row, then score: a row's scores span
+    # less than `span`, so rows never interleave, and float64 holds row x span - score exactly.
+    rows, positions = np.nonzero(matched)
+    final = (total[rows, positions] + TRENDING_WEIGHT * index.trending[positions]) * index.boost[positions]
+    span = float(final.max() - final.min()) + 1.0 if final.size else 1.0
+    order = np.argsort(rows * span - final.astype(np.float64), kind="stable")
+    rows, positions, final = rows[order], positions[order], final[order]
+    k = int(readers.limits[chunk].max())
+    pool = min(n_papers, k * MMR_POOL_FACTOR)
+    counts = np.bincount(rows, minlength=n)
+    rank = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = rank < pool
+    candidates = np.full((n, pool), -1, dtype=np.int64)
+    candidate_scores = np.full((n, pool), -np.inf, dtype=np.float32)
+    candidates[rows[keep], rank[keep]] = positions[keep]
+    candidate_scores[rows[keep], rank[keep]] = final[keep]
+    topic = best[np.arange(n)[:, None], np.maximum(candidates, 0)]
+    picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
+    return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits, cache)
 
 
 def mmr(
-    index: CandidateIndex, final: np.ndarray, best: np.ndarray, limits: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    index: CandidateIndex, candidates: np.ndarray, score: np.ndarray, topic: np.ndarray, limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy maximal marginal relevance for every reader of the chunk at once.
 
-    Works on each reader's pool of top candidates (argpartition), picks one paper per step: the best score
-    minus similarity to what was already picked minus a penalty per paper already picked on the same topic.
-    Near-duplicates of a picked paper are out. Returns (positions, scores), -1 where nothing was left."""
-    n, n_papers = final.shape
+    Works on each reader's pool of best candidates (positions, -1 for none, and their scores), picks one paper per
+    step: the best score minus similarity to what was already picked minus a penalty per paper already picked on
+    the same topic. Near-duplicates of a picked paper are out. Returns (positions, scores, topics), -1 where
+    nothing was left."""
+    n = candidates.shape[0]
     k = int(limits.max()) if n else 0
     picked = np.full((n, k), -1, dtype=np.int64)
     picked_scores = np.zeros((n, k), dtype=np.float32)
-    if not n or not n_papers or not k:
-        return picked, picked_scores
-    pool = min(n_papers, k * MMR_POOL_FACTOR)
-    live = np.flatnonzero(np.isfinite(final).any(axis=1))  # readers with anything to pick from
-    if live.size < n:
-        final, best = final[live], best[live]
-    rows = np.arange(live.size)[:, None]
-    candidates = (
-        np.argpartition(-final, pool - 1, axis=1)[:, :pool]
-        if pool < n_papers
-        else np.tile(np.arange(n_papers), (live.size, 1))
-    )
-    score = final[rows, candidates]
-    topic = best[rows, candidates]
+    picked_topic = np.zeros((n, k), dtype=np.int64)
+    if not n or not k or not candidates.shape[1]:
+        return picked, picked_scores, picked_topic
+    live = np.flatnonzero(candidates[:, 0] >= 0)  # readers with anything to pick from
+    candidates, score, topic, limits = candidates[live], score[live].copy(), topic[live], limits[live]
     closeness = np.zeros(score.shape, dtype=np.float32)
     same_topic = np.zeros(score.shape, dtype=np.float32)  # papers already picked on each candidate's topic
-    limits = limits[live]
     threshold = NEAR_DUPLICATE_EMBEDDING if index.embedding is not None else NEAR_DUPLICATE_TFIDF
     here = np.arange(live.size)
     for step in range(k):
@@ -572,6 +552,7 @@ def mmr(
         chosen = candidates[here, choice]
         picked[live[ok], step] = chosen[ok]
         picked_scores[live[ok], step] = score[here, choice][ok]
+        picked_topic[live[ok], step] = topic[here, choice][ok]
         if not ok.all():  # a reader with nothing left (or a full list) is done: the next steps skip them
             keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
             live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
@@ -582,7 +563,46 @@ def mmr(
         score[similarity >= threshold] = -np.inf  # a near-duplicate of a pick is out for good
         np.maximum(closeness, similarity, out=closeness)
         same_topic += topic == topic[here, choice][:, None]
-    return picked, picked_scores
+    return picked, picked_scores, picked_topic
+
+
+def _picks(
+    index: CandidateIndex,
+    readers: Readers,
+    chunk: slice,
+    picked: np.ndarray,
+    picked_scores: np.ndarray,
+    picked_topic: np.ndarray,
+    table: np.ndarray,
+    topical: np.ndarray,
+    hits: list,
+    cache: dict,
+) -> dict[int, list[Pick]]:
+    """{subscriber id: picks} with their reasons, built only for the papers picked."""
+    profile = readers.profile[chunk]
+    valid = picked >= 0
+    owner, where = np.nonzero(valid)[0], picked[valid]
+    # The topic each pick matched, as a row of the topic matrix ("no topic" when it matched otherwise).
+    no_topic = len(readers.topic_names)
+    reason_topic = np.where(topical[owner, where], table[owner, picked_topic[valid]], no_topic)
+    reasons = list(map(cache["topics"].__getitem__, reason_topic.tolist()))
+    for rows, positions, describe in hits:
+        hit = np.zeros(topical.shape, dtype=bool)
+        hit[rows, positions] = True
+        for k in np.flatnonzero(hit[owner, where]).tolist():
+            interests, position = readers.profiles[profile[owner[k]]], int(where[k])
+            wanted = interests.categories if describe is _category_reason else interests.author_names
+            extra = cache.get((describe, position, wanted))
+            if extra is None:
+                extra = cache[describe, position, wanted] = describe(index, position, interests)
+            reasons[k] = f"{reasons[k]}; {extra}" if reasons[k] else extra
+    # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
+    # Python), then each reader's slice of it.
+    make = functools.partial(tuple.__new__, Pick)
+    scores = np.round(picked_scores[valid], 4).tolist()
+    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons, strict=True)))
+    ends = np.cumsum(valid.sum(axis=1)).tolist()
+    return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
 
 
 def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
