@@ -21,7 +21,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -366,28 +366,56 @@ def _rows_of(groups: list[Sequence[int]], width: int) -> sparse.csr_matrix:
 
 @dataclass
 class Wishes:
-    """One kind of keyed interest (arXiv categories, favourite authors, negative keywords) for many readers:
-    which keys each distinct interest text holds, and which candidates carry each key. Their product, a chunk of
-    readers at a time, says where a reader's wish meets a paper, without a Python loop per reader."""
+    """One kind of keyed interest (arXiv categories, favourite authors, negative keywords) for many readers.
 
-    held: sparse.csr_matrix  # profiles x keys
+    Readers share wishes ("cs.LG", "no quantum"), so each distinct one is a group: which keys it holds, and which
+    candidates carry each key. Their product, a chunk of readers at a time, says where a reader's wish meets a
+    paper, without a Python loop per reader."""
+
+    group: np.ndarray  # per profile: its wish's row in `held`, -1 for none
+    labels: list[Hashable]  # per group: the wish as the reader wrote it, for reasons
+    held: sparse.csr_matrix  # groups x keys
     carried: sparse.csr_matrix  # keys x papers
+    said: dict[int, str] = field(default_factory=dict)  # reasons made so far, by group x papers + position
 
     @classmethod
     def build(
-        cls, per_profile: list[Iterable[str]], papers_with: Callable[[str], np.ndarray], n_papers: int
+        cls,
+        per_profile: Sequence[Hashable],
+        keys_of: Callable[[Hashable], Iterable[str]],
+        papers_with: Callable[[str], np.ndarray],
+        n_papers: int,
     ) -> "Wishes":
+        groups: dict[Hashable, int] = {}
+        group = np.fromiter(
+            (groups.setdefault(wish, len(groups)) if wish else -1 for wish in per_profile),
+            dtype=np.int64,
+            count=len(per_profile),
+        )
         keys: dict[str, int] = {}
-        held = [[keys.setdefault(key, len(keys)) for key in wanted] for wanted in per_profile]
+        held = [[keys.setdefault(key, len(keys)) for key in keys_of(wish)] for wish in groups]
         carried = [papers_with(key) for key in keys]
-        return cls(_rows_of(held, len(keys)), _rows_of(carried, n_papers))
+        return cls(group, list(groups), _rows_of(held, len(keys)), _rows_of(carried, n_papers))
 
     def met(self, profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, positions) where a reader of the chunk (given by profile) wants a paper's key."""
-        if not self.held.nnz or not self.carried.nnz:
+        group = self.group[profiles]
+        rows = np.flatnonzero(group >= 0)
+        if not rows.size or not self.carried.nnz:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        met = (self.held[profiles] @ self.carried).tocoo()
-        return met.row.astype(np.int64), met.col.astype(np.int64)
+        met = (self.held[group[rows]] @ self.carried).tocoo()
+        return rows[met.row], met.col.astype(np.int64)
+
+    def reasons(
+        self, describe: Callable[[int, Hashable], str], profiles: np.ndarray, positions: np.ndarray, n_papers: int
+    ) -> np.ndarray:
+        """describe(position, wish) for each reader's (profile's) paper, each distinct sentence made once a send."""
+        pairs, inverse = np.unique(self.group[profiles] * n_papers + positions, return_inverse=True)
+        said = self.said
+        for pair in pairs.tolist():
+            if pair not in said:
+                said[pair] = describe(pair % n_papers, self.labels[pair // n_papers])
+        return np.array([said[pair] for pair in pairs.tolist()], dtype=object)[inverse]
 
 
 @dataclass
@@ -401,6 +429,7 @@ class Readers:
     profiles: list[Interests]  # each distinct (interests text, chosen categories) once
     wants: np.ndarray  # per profile: anything to match at all (else the trending section only)
     topic_names: list[str]  # every distinct topic once, in the order of the topic x paper matrix rows
+    topic_reasons: np.ndarray  # per row of that matrix: "matches: <topic>" ("" for the "no topic" row), objects
     topics: np.ndarray  # profiles x most topics: rows of the topic matrix, padded with the "no topic" row
     topic_counts: np.ndarray  # per profile
     categories: Wishes
@@ -433,16 +462,26 @@ class Readers:
             profiles=profiles,
             wants=np.fromiter((i.wants_something for i in profiles), dtype=bool, count=len(profiles)),
             topic_names=list(names),
+            topic_reasons=np.array([*(f"matches: {t}" for t in names), ""], dtype=object),
             topics=topics,
             topic_counts=counts,
             categories=Wishes.build(
-                [{c.lower() for c in i.categories} for i in profiles],
+                [frozenset(c.lower() for c in i.categories) for i in profiles],
+                lambda wanted: wanted,
                 lambda key: index.categories.get(key, nothing),
                 n_papers,
             ),
-            authors=Wishes.build([i.authors for i in profiles], lambda key: index.authors.get(key, nothing), n_papers),
+            authors=Wishes.build(
+                [i.author_names for i in profiles],
+                lambda names: map(author_key, names),
+                lambda key: index.authors.get(key, nothing),
+                n_papers,
+            ),
             negatives=Wishes.build(
-                [i.negatives for i in profiles], lambda key: np.flatnonzero(index.negative_mask((key,))), n_papers
+                [i.negatives for i in profiles],
+                lambda phrases: phrases,
+                lambda phrase: np.flatnonzero(index.negative_mask((phrase,))),
+                n_papers,
             ),
         )
 
@@ -464,7 +503,7 @@ def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, It
 
 
 def _rank_chunk(
-    index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping, cache: dict
+    index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping
 ) -> dict[int, list[Pick]]:
     profile = readers.profile[chunk]
     n, n_papers = profile.size, len(index.papers)
@@ -494,7 +533,7 @@ def _rank_chunk(
             # float64 like the weight, then back: the same sums as adding the whole hit matrix would give
             total[rows, positions] = total[rows, positions] + np.float64(weight)
             matched[rows, positions] = True
-            hits.append((rows, positions, describe))
+            hits.append((rows, positions, wishes, describe))
     matched[~readers.wants[profile]] = False
     matched[:, ~index.allowed] = False
     for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
@@ -518,7 +557,7 @@ def _rank_chunk(
     candidate_scores[rows[keep], rank[keep]] = final[keep]
     topic = best[np.arange(n)[:, None], np.maximum(candidates, 0)]
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
-    return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits, cache)
+    return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
 
 
 def mmr(
@@ -576,44 +615,40 @@ def _picks(
     table: np.ndarray,
     topical: np.ndarray,
     hits: list,
-    cache: dict,
 ) -> dict[int, list[Pick]]:
     """{subscriber id: picks} with their reasons, built only for the papers picked."""
-    profile = readers.profile[chunk]
     valid = picked >= 0
     owner, where = np.nonzero(valid)[0], picked[valid]
     # The topic each pick matched, as a row of the topic matrix ("no topic" when it matched otherwise).
     no_topic = len(readers.topic_names)
-    reason_topic = np.where(topical[owner, where], table[owner, picked_topic[valid]], no_topic)
-    reasons = list(map(cache["topics"].__getitem__, reason_topic.tolist()))
-    for rows, positions, describe in hits:
+    reasons = readers.topic_reasons[np.where(topical[owner, where], table[owner, picked_topic[valid]], no_topic)]
+    for met_rows, met_positions, wishes, describe in hits:
         hit = np.zeros(topical.shape, dtype=bool)
-        hit[rows, positions] = True
-        for k in np.flatnonzero(hit[owner, where]).tolist():
-            interests, position = readers.profiles[profile[owner[k]]], int(where[k])
-            wanted = interests.categories if describe is _category_reason else interests.author_names
-            extra = cache.get((describe, position, wanted))
-            if extra is None:
-                extra = cache[describe, position, wanted] = describe(index, position, interests)
-            reasons[k] = f"{reasons[k]}; {extra}" if reasons[k] else extra
+        hit[met_rows, met_positions] = True
+        at = np.flatnonzero(hit[owner, where])
+        extra = wishes.reasons(
+            functools.partial(describe, index), readers.profile[chunk][owner[at]], where[at], topical.shape[1]
+        )
+        before = reasons[at]
+        reasons[at] = np.where(before != "", before + "; " + extra, extra)
     # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
     # Python), then each reader's slice of it.
     make = functools.partial(tuple.__new__, Pick)
     scores = np.round(picked_scores[valid], 4).tolist()
-    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons, strict=True)))
+    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons.tolist(), strict=True)))
     ends = np.cumsum(valid.sum(axis=1)).tolist()
     return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
 
 
-def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
-    wanted = {c.lower() for c in interests.categories}
+def _category_reason(index: CandidateIndex, position: int, wanted: frozenset[str]) -> str:
+    """The paper's first category among the reader's (lowercased) ones."""
     return "category: " + next(c for c in index.category_names[position] if c.lower() in wanted)
 
 
-def _author_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
+def _author_reason(index: CandidateIndex, position: int, names: tuple[str, ...]) -> str:
+    """The first of the reader's favourite authors (as they wrote the name) who is on the paper."""
     on_paper = index.author_keys[position]
-    names = zip(interests.author_names, interests.authors, strict=True)
-    return "author: " + next(name for name, key in names if key in on_paper)
+    return "author: " + next(name for name in names if author_key(name) in on_paper)
 
 
 def for_you_many(
@@ -635,10 +670,9 @@ def for_you_many(
         readers = Readers.read(subscribers, index)
         # Every distinct topic is scored against the papers once, however many readers share it.
         topics = topic_matrix(index, readers.topic_names)
-        cache = {"topics": [f"matches: {t}" for t in readers.topic_names] + [""]}
         for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
             chunk = slice(start, start + RANK_CHUNK_SIZE)
-            result.update(_rank_chunk(index, readers, chunk, topics, exclude, cache))
+            result.update(_rank_chunk(index, readers, chunk, topics, exclude))
     return result
 
 
