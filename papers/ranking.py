@@ -498,6 +498,8 @@ def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, It
     at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
     known = index.sorted_ids[at] == ids
     rows, positions = np.repeat(np.arange(n), lengths)[known], index.sorted_positions[at[known]]
+    if index.twins.nnz == n_papers:  # no paper has a near-duplicate among the candidates
+        return rows, positions
     excluded = sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, positions)), shape=(n, n_papers))
     return (excluded @ index.twins).nonzero()
 
@@ -509,17 +511,13 @@ def _rank_chunk(
     n, n_papers = profile.size, len(index.papers)
     width = max(int(readers.topic_counts[profile].max()), 1)
     table = readers.topics[profile, :width]
-    # The chunk's distinct topics, dense once; a reader's relevance to a paper is their best topic's score, and
-    # `best` remembers which topic (the first, on a tie), for MMR and reasons.
+    # The chunk's distinct topics, dense once; a reader's relevance to a paper is their best topic's score.
     distinct, inverse = np.unique(table, return_inverse=True)
     inverse = inverse.reshape(table.shape)
     scores = topics[distinct].toarray()
     relevance = scores[inverse[:, 0]]
-    best = np.zeros((n, n_papers), dtype=np.int8)
     for t in range(1, width):
-        column = scores[inverse[:, t]]
-        best[column > relevance] = t
-        np.maximum(relevance, column, out=relevance)
+        np.maximum(relevance, scores[inverse[:, t]], out=relevance)
     matched = relevance > 0
     topical = matched.copy()
     total = relevance.copy()
@@ -553,9 +551,12 @@ def _rank_chunk(
     keep = rank < pool
     candidates = np.full((n, pool), -1, dtype=np.int64)
     candidate_scores = np.full((n, pool), -np.inf, dtype=np.float32)
-    candidates[rows[keep], rank[keep]] = positions[keep]
-    candidate_scores[rows[keep], rank[keep]] = final[keep]
-    topic = best[np.arange(n)[:, None], np.maximum(candidates, 0)]
+    rows, rank, positions = rows[keep], rank[keep], positions[keep]
+    candidates[rows, rank] = positions
+    candidate_scores[rows, rank] = final[keep]
+    # Which of the reader's topics each candidate matched best (the first, on a tie), for MMR and reasons.
+    topic = np.zeros((n, pool), dtype=np.int64)
+    topic[rows, rank] = np.argmax([scores[inverse[rows, t], positions] for t in range(width)], axis=0)
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
     return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
 
@@ -598,7 +599,7 @@ def mmr(
             closeness, same_topic, limits = closeness[keep], same_topic[keep], limits[keep]
             here = np.arange(live.size)
         score[here, choice] = -np.inf
-        similarity = index.similarity[chosen[:, None], candidates]
+        similarity = np.take(index.similarity, chosen[:, None] * index.similarity.shape[1] + candidates)
         score[similarity >= threshold] = -np.inf  # a near-duplicate of a pick is out for good
         np.maximum(closeness, similarity, out=closeness)
         same_topic += topic == topic[here, choice][:, None]
