@@ -88,8 +88,7 @@ def read_item(raw: str) -> Item | None:
     return Item(Kind.TOPIC, item, low)
 
 
-@lru_cache(maxsize=65536)
-def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
+def read_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
     """Read the free text (and the subscriber's chosen categories) into an Interests value."""
     topics: list[str] = []
     cats = {c.strip() for c in categories if c and c.strip()}
@@ -114,6 +113,11 @@ def parse_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
         elif value and value not in negatives:
             negatives.append(value)
     return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
+
+
+# One reader at a time (a preview, a reader's trending section), the same texts come back: keep them. Many
+# readers at once (ranking a send) read each distinct text once with read_interests.
+parse_interests = lru_cache(maxsize=65536)(read_interests)
 
 
 def negative_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:

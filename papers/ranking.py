@@ -35,7 +35,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from papers import embeddings
-from papers.interests import Interests, author_key, negative_pattern, parse_interests
+from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests
 from papers.models import Moderation, Paper
 
 log = logging.getLogger(__name__)
@@ -442,7 +442,7 @@ class Readers:
         profile = np.fromiter(
             (rows.setdefault(interests_key(s), len(rows)) for s in subscribers), dtype=np.int64, count=len(subscribers)
         )
-        profiles = list(itertools.starmap(parse_interests, rows))
+        profiles = list(itertools.starmap(read_interests, rows))
         names: dict[str, int] = {}
         flat = [names.setdefault(t, len(names)) for i in profiles for t in i.topics]
         counts = np.fromiter((len(i.topics) for i in profiles), dtype=np.int64, count=len(profiles))
@@ -520,7 +520,7 @@ def _rank_chunk(
         np.maximum(relevance, scores[inverse[:, t]], out=relevance)
     matched = relevance > 0
     topical = matched.copy()
-    total = relevance.copy()
+    total = relevance
     hits = []  # per kind of wish that met a paper: where, and how to say so
     for wishes, weight, describe in (
         (readers.categories, CATEGORY_SCORE, _category_reason),
@@ -539,7 +539,7 @@ def _rank_chunk(
     # Only the papers a reader matched can be picked: a few dozen of 500. Their scores, best first per reader,
     # and each reader's best MMR pool of them. One stable sort orders by row, then score: a row's scores span
     # less than `span`, so rows never interleave, and float64 holds row x span - score exactly.
-    rows, positions = np.nonzero(matched)
+    rows, positions = np.divmod(np.flatnonzero(matched), n_papers)  # (faster than a 2-D nonzero)
     final = (total[rows, positions] + TRENDING_WEIGHT * index.trending[positions]) * index.boost[positions]
     span = float(final.max() - final.min()) + 1.0 if final.size else 1.0
     order = np.argsort(rows * span - final.astype(np.float64), kind="stable")
@@ -556,7 +556,7 @@ def _rank_chunk(
     candidate_scores[rows, rank] = final[keep]
     # Which of the reader's topics each candidate matched best (the first, on a tie), for MMR and reasons.
     topic = np.zeros((n, pool), dtype=np.int64)
-    topic[rows, rank] = np.argmax([scores[inverse[rows, t], positions] for t in range(width)], axis=0)
+    topic[rows, rank] = np.argmax(np.take(scores, inverse[rows] * n_papers + positions[:, None]), axis=1)
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
     return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
 
@@ -619,7 +619,7 @@ def _picks(
 ) -> dict[int, list[Pick]]:
     """{subscriber id: picks} with their reasons, built only for the papers picked."""
     valid = picked >= 0
-    owner, where = np.nonzero(valid)[0], picked[valid]
+    owner, where = np.flatnonzero(valid) // valid.shape[1], picked[valid]
     # The topic each pick matched, as a row of the topic matrix ("no topic" when it matched otherwise).
     no_topic = len(readers.topic_names)
     reasons = readers.topic_reasons[np.where(topical[owner, where], table[owner, picked_topic[valid]], no_topic)]
