@@ -21,7 +21,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,7 +35,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from papers import embeddings
-from papers.interests import Interests, author_key, negative_pattern, parse_interests
+from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests
 from papers.models import Moderation, Paper
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class CandidateIndex:
     tfidf: sparse.csr_matrix  # papers × terms, rows of unit length
     embedding: np.ndarray | None  # papers × 384, unit rows; None without the model
     similarity: np.ndarray  # papers × papers, for MMR and near-duplicates
-    duplicates: list[np.ndarray]  # per paper, the positions of its near-duplicates
+    twins: sparse.csr_matrix  # papers × papers: 1 for each paper itself and each of its near-duplicates
     trending: np.ndarray  # 0..1, the best candidate is 1
     boost: np.ndarray  # editorial multiplier
     allowed: np.ndarray  # False for rejected papers
@@ -298,7 +298,7 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
         tfidf=tfidf.tocsr(),
         embedding=vectors,
         similarity=similarity,
-        duplicates=[np.flatnonzero(row) for row in duplicate_pairs],
+        twins=sparse.csr_matrix(duplicate_pairs | np.eye(len(papers), dtype=bool), dtype=np.float32),
         trending=trending,
         boost=np.array(
             [EDITORIAL_BOOST if p.featured or p.moderation == Moderation.APPROVED else 1.0 for p in papers],
@@ -320,8 +320,13 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
 # --- For you --------------------------------------------------------------------------------------------
 
 
+def interests_key(subscriber: object) -> tuple[str, tuple[str, ...]]:
+    """What a reader's interests are read from: their text and their chosen arXiv categories."""
+    return getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
+
+
 def interests_of(subscriber: object) -> Interests:
-    return parse_interests(getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ())))
+    return parse_interests(*interests_key(subscriber))
 
 
 def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
@@ -341,43 +346,6 @@ def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
     return np.where(lexical_match | semantic_match, blended, 0.0).astype(np.float32)
 
 
-def _feature_hits(wanted: list[Iterable[str]], features: Mapping[str, np.ndarray], n_papers: int) -> np.ndarray | None:
-    """Readers x papers: does any of a reader's categories (or authors) appear on the paper?"""
-    rows, cols = [], []
-    for r, keys in enumerate(wanted):
-        for key in keys:
-            hit = features.get(key)
-            if hit is not None:
-                rows.append(np.full(hit.size, r))
-                cols.append(hit)
-    if not rows:
-        return None
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    hits = np.zeros((len(wanted), n_papers), dtype=bool)
-    hits[r, c] = True
-    return hits
-
-
-def _blocked(index: CandidateIndex, subscribers: Sequence, exclude: Mapping[int, Iterable[int]]) -> np.ndarray:
-    """Readers x papers: True where the paper is excluded for the reader, or is a near-duplicate of one that is
-    (a second version of a paper sent before is not new)."""
-    n, n_papers = len(subscribers), len(index.papers)
-    blocked = np.zeros((n, n_papers), dtype=bool)
-    sets = [exclude.get(s.pk) or () for s in subscribers]
-    lengths = np.fromiter((len(x) for x in sets), dtype=np.int64, count=n)
-    if not lengths.any() or not n_papers:
-        return blocked
-    ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
-    at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
-    known = index.sorted_ids[at] == ids
-    rows = np.repeat(np.arange(n), lengths)[known]
-    blocked[rows, index.sorted_positions[at[known]]] = True
-    for position, twins in enumerate(index.duplicates):
-        if twins.size:
-            blocked[:, twins] |= blocked[:, position : position + 1]
-    return blocked
-
-
 def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
     """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
     blocks = [
@@ -388,151 +356,300 @@ def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
     return sparse.vstack(blocks, format="csr", dtype=np.float32)
 
 
+def _rows_of(groups: list[Sequence[int]], width: int) -> sparse.csr_matrix:
+    """A 0/1 matrix with one row per group and a 1 in each of the group's columns."""
+    lengths = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    indptr = np.concatenate(([0], np.cumsum(lengths)))
+    columns = np.fromiter(itertools.chain.from_iterable(groups), dtype=np.int64, count=int(indptr[-1]))
+    return sparse.csr_matrix((np.ones(columns.size, dtype=np.float32), columns, indptr), shape=(len(groups), width))
+
+
+@dataclass
+class Wishes:
+    """One kind of keyed interest (arXiv categories, favourite authors, negative keywords) for many readers.
+
+    Readers share wishes ("cs.LG", "no quantum"), so each distinct one is a group: which keys it holds, and which
+    candidates carry each key. Their product, a chunk of readers at a time, says where a reader's wish meets a
+    paper, without a Python loop per reader."""
+
+    group: np.ndarray  # per profile: its wish's row in `held`, -1 for none
+    labels: list[Hashable]  # per group: the wish as the reader wrote it, for reasons
+    held: sparse.csr_matrix  # groups x keys
+    carried: sparse.csr_matrix  # keys x papers
+    said: dict[int, str] = field(default_factory=dict)  # reasons made so far, by group x papers + position
+
+    @classmethod
+    def build(
+        cls,
+        per_profile: Sequence[Hashable],
+        keys_of: Callable[[Hashable], Iterable[str]],
+        papers_with: Callable[[str], np.ndarray],
+        n_papers: int,
+    ) -> "Wishes":
+        groups: dict[Hashable, int] = {}
+        group = np.fromiter(
+            (groups.setdefault(wish, len(groups)) if wish else -1 for wish in per_profile),
+            dtype=np.int64,
+            count=len(per_profile),
+        )
+        keys: dict[str, int] = {}
+        held = [[keys.setdefault(key, len(keys)) for key in keys_of(wish)] for wish in groups]
+        carried = [papers_with(key) for key in keys]
+        return cls(group, list(groups), _rows_of(held, len(keys)), _rows_of(carried, n_papers))
+
+    def met(self, profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, positions) where a reader of the chunk (given by profile) wants a paper's key."""
+        group = self.group[profiles]
+        rows = np.flatnonzero(group >= 0)
+        if not rows.size or not self.carried.nnz:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        met = (self.held[group[rows]] @ self.carried).tocoo()
+        return rows[met.row], met.col.astype(np.int64)
+
+    def reasons(
+        self, describe: Callable[[int, Hashable], str], profiles: np.ndarray, positions: np.ndarray, n_papers: int
+    ) -> np.ndarray:
+        """describe(position, wish) for each reader's (profile's) paper, each distinct sentence made once a send."""
+        pairs, inverse = np.unique(self.group[profiles] * n_papers + positions, return_inverse=True)
+        said = self.said
+        for pair in pairs.tolist():
+            if pair not in said:
+                said[pair] = describe(pair % n_papers, self.labels[pair // n_papers])
+        return np.array([said[pair] for pair in pairs.tolist()], dtype=object)[inverse]
+
+
+@dataclass
+class Readers:
+    """The interests of many readers as arrays. Each distinct interest text is read once and its topics looked
+    up once, however many readers share it; a chunk of readers is then a gather by `profile`."""
+
+    pks: list[int]
+    limits: np.ndarray  # per reader: how many "For you" papers at most
+    profile: np.ndarray  # per reader: their row in `profiles`
+    profiles: list[Interests]  # each distinct (interests text, chosen categories) once
+    wants: np.ndarray  # per profile: anything to match at all (else the trending section only)
+    topic_names: list[str]  # every distinct topic once, in the order of the topic x paper matrix rows
+    topic_reasons: np.ndarray  # per row of that matrix: "matches: <topic>" ("" for the "no topic" row), objects
+    topics: np.ndarray  # profiles x most topics: rows of the topic matrix, padded with the "no topic" row
+    topic_counts: np.ndarray  # per profile
+    categories: Wishes
+    authors: Wishes
+    negatives: Wishes
+
+    @classmethod
+    def read(cls, subscribers: Sequence, index: CandidateIndex) -> "Readers":
+        rows: dict[tuple[str, tuple[str, ...]], int] = {}
+        profile = np.fromiter(
+            (rows.setdefault(interests_key(s), len(rows)) for s in subscribers), dtype=np.int64, count=len(subscribers)
+        )
+        profiles = list(itertools.starmap(read_interests, rows))
+        names: dict[str, int] = {}
+        flat = [names.setdefault(t, len(names)) for i in profiles for t in i.topics]
+        counts = np.fromiter((len(i.topics) for i in profiles), dtype=np.int64, count=len(profiles))
+        topics = np.full((len(profiles), max(int(counts.max()), 1)), len(names), dtype=np.int64)
+        starts = np.cumsum(counts) - counts
+        topics[np.repeat(np.arange(len(profiles)), counts), np.arange(len(flat)) - np.repeat(starts, counts)] = flat
+        n_papers, nothing = len(index.papers), np.zeros(0, dtype=np.int64)
+        default = settings.DIGEST_FOR_YOU_COUNT
+        return cls(
+            pks=[s.pk for s in subscribers],
+            limits=np.fromiter(
+                (default if s.papers_per_digest is None else s.papers_per_digest for s in subscribers),
+                dtype=np.int64,
+                count=len(subscribers),
+            ),
+            profile=profile,
+            profiles=profiles,
+            wants=np.fromiter((i.wants_something for i in profiles), dtype=bool, count=len(profiles)),
+            topic_names=list(names),
+            topic_reasons=np.array([*(f"matches: {t}" for t in names), ""], dtype=object),
+            topics=topics,
+            topic_counts=counts,
+            categories=Wishes.build(
+                [frozenset(c.lower() for c in i.categories) for i in profiles],
+                lambda wanted: wanted,
+                lambda key: index.categories.get(key, nothing),
+                n_papers,
+            ),
+            authors=Wishes.build(
+                [i.author_names for i in profiles],
+                lambda names: map(author_key, names),
+                lambda key: index.authors.get(key, nothing),
+                n_papers,
+            ),
+            negatives=Wishes.build(
+                [i.negatives for i in profiles],
+                lambda phrases: phrases,
+                lambda phrase: np.flatnonzero(index.negative_mask((phrase,))),
+                n_papers,
+            ),
+        )
+
+
+def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> tuple[np.ndarray, ...]:
+    """(rows, positions) where the paper is excluded for the reader, or is a near-duplicate of one that is (a
+    second version of a paper sent before is not new)."""
+    n, n_papers = len(pks), len(index.papers)
+    sets = [exclude.get(pk) or () for pk in pks]
+    lengths = np.fromiter(map(len, sets), dtype=np.int64, count=n)
+    if not lengths.any() or not n_papers:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ids = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
+    at = np.minimum(np.searchsorted(index.sorted_ids, ids), n_papers - 1)
+    known = index.sorted_ids[at] == ids
+    rows, positions = np.repeat(np.arange(n), lengths)[known], index.sorted_positions[at[known]]
+    if index.twins.nnz == n_papers:  # no paper has a near-duplicate among the candidates
+        return rows, positions
+    excluded = sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, positions)), shape=(n, n_papers))
+    return (excluded @ index.twins).nonzero()
+
+
 def _rank_chunk(
-    index: CandidateIndex,
-    subscribers: Sequence,
-    parsed: list[Interests],
-    topics: sparse.csr_matrix,
-    topic_row: dict[str, int],
-    exclude: Mapping[int, Iterable[int]],
-    reasons: list[str],
+    index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping
 ) -> dict[int, list[Pick]]:
-    n, n_papers = len(subscribers), len(index.papers)
-    no_topic = topics.shape[0] - 1
-    width = max((len(i.topics) for i in parsed), default=0)
-    table = np.full((n, max(width, 1)), no_topic, dtype=np.int64)
-    for r, i in enumerate(parsed):
-        table[r, : len(i.topics)] = [topic_row[t] for t in i.topics]
-    # A reader's relevance to a paper is their best topic's score; `best` remembers which topic, for reasons.
-    relevance = topics[table[:, 0]].toarray()
-    best = np.zeros((n, n_papers), dtype=np.int8)
+    profile = readers.profile[chunk]
+    n, n_papers = profile.size, len(index.papers)
+    width = max(int(readers.topic_counts[profile].max()), 1)
+    table = readers.topics[profile, :width]
+    # The chunk's distinct topics, dense once; a reader's relevance to a paper is their best topic's score.
+    distinct, inverse = np.unique(table, return_inverse=True)
+    inverse = inverse.reshape(table.shape)
+    scores = topics[distinct].toarray()
+    relevance = scores[inverse[:, 0]]
     for t in range(1, width):
-        column = topics[table[:, t]].toarray()
-        best[column > relevance] = t
-        np.maximum(relevance, column, out=relevance)
-    topical = relevance > 0
-    matched = topical.copy()
+        np.maximum(relevance, scores[inverse[:, t]], out=relevance)
+    matched = relevance > 0
+    topical = matched.copy()
     total = relevance
-    category_hits = _feature_hits([{c.lower() for c in i.categories} for i in parsed], index.categories, n_papers)
-    author_hits = _feature_hits([i.authors for i in parsed], index.authors, n_papers)
-    for hits, weight in ((category_hits, CATEGORY_SCORE), (author_hits, AUTHOR_SCORE)):
-        if hits is not None:
-            total += weight * hits
-            matched |= hits
-    final = (total + TRENDING_WEIGHT * index.trending) * index.boost
-    final[~matched] = -np.inf
-    final[:, ~index.allowed] = -np.inf
-    final[np.array([not i.wants_something for i in parsed], dtype=bool)] = -np.inf
-    final[_blocked(index, subscribers, exclude)] = -np.inf
-    by_negatives: dict[tuple[str, ...], list[int]] = {}
-    for r, i in enumerate(parsed):
-        if i.negatives:
-            by_negatives.setdefault(i.negatives, []).append(r)
-    for phrases, rows in by_negatives.items():
-        final[np.ix_(rows, np.flatnonzero(index.negative_mask(phrases)))] = -np.inf
-    limits = np.array(
-        [settings.DIGEST_FOR_YOU_COUNT if s.papers_per_digest is None else s.papers_per_digest for s in subscribers],
-        dtype=np.int64,
-    )
-    picked, picked_scores = mmr(index, final, best, limits)
-    # For each pick: the row of the topic it matched in `topics` (the "no topic" row when it matched otherwise).
-    rows, safe = np.arange(n)[:, None], np.maximum(picked, 0)
-    reason_topic = np.where(topical[rows, safe], table[rows, best[rows, safe]], no_topic)
-    return _picks(subscribers, parsed, picked, picked_scores, reason_topic, category_hits, author_hits, index, reasons)
+    hits = []  # per kind of wish that met a paper: where, and how to say so
+    for wishes, weight, describe in (
+        (readers.categories, CATEGORY_SCORE, _category_reason),
+        (readers.authors, AUTHOR_SCORE, _author_reason),
+    ):
+        rows, positions = wishes.met(profile)
+        if rows.size:
+            # float64 like the weight, then back: the same sums as adding the whole hit matrix would give
+            total[rows, positions] = total[rows, positions] + np.float64(weight)
+            matched[rows, positions] = True
+            hits.append((rows, positions, wishes, describe))
+    matched[~readers.wants[profile]] = False
+    matched[:, ~index.allowed] = False
+    for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
+        matched[rows, positions] = False
+    # Only the papers a reader matched can be picked: a few dozen of 500. Their scores, best first per reader,
+    # and each reader's best MMR pool of them. One stable sort orders by row, then score: a row's scores span
+    # less than `span`, so rows never interleave, and float64 holds row x span - score exactly.
+    rows, positions = np.divmod(np.flatnonzero(matched), n_papers)  # (faster than a 2-D nonzero)
+    final = (total[rows, positions] + TRENDING_WEIGHT * index.trending[positions]) * index.boost[positions]
+    span = float(final.max() - final.min()) + 1.0 if final.size else 1.0
+    order = np.argsort(rows * span - final.astype(np.float64), kind="stable")
+    rows, positions, final = rows[order], positions[order], final[order]
+    k = int(readers.limits[chunk].max())
+    pool = min(n_papers, k * MMR_POOL_FACTOR)
+    counts = np.bincount(rows, minlength=n)
+    rank = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = rank < pool
+    candidates = np.full((n, pool), -1, dtype=np.int64)
+    candidate_scores = np.full((n, pool), -np.inf, dtype=np.float32)
+    rows, rank, positions = rows[keep], rank[keep], positions[keep]
+    candidates[rows, rank] = positions
+    candidate_scores[rows, rank] = final[keep]
+    # Which of the reader's topics each candidate matched best (the first, on a tie), for MMR and reasons.
+    topic = np.zeros((n, pool), dtype=np.int64)
+    topic[rows, rank] = np.argmax(np.take(scores, inverse[rows] * n_papers + positions[:, None]), axis=1)
+    picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
+    return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
 
 
 def mmr(
-    index: CandidateIndex, final: np.ndarray, best: np.ndarray, limits: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    index: CandidateIndex, candidates: np.ndarray, score: np.ndarray, topic: np.ndarray, limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy maximal marginal relevance for every reader of the chunk at once.
 
-    Works on each reader's pool of top candidates (argpartition), picks one paper per step: the best score
-    minus similarity to what was already picked minus a penalty per paper already picked on the same topic.
-    Near-duplicates of a picked paper are out. Returns (positions, scores), -1 where nothing was left."""
-    n, n_papers = final.shape
+    Works on each reader's pool of best candidates (positions, -1 for none, and their scores), picks one paper per
+    step: the best score minus similarity to what was already picked minus a penalty per paper already picked on
+    the same topic. Near-duplicates of a picked paper are out. Returns (positions, scores, topics), -1 where
+    nothing was left."""
+    n = candidates.shape[0]
     k = int(limits.max()) if n else 0
     picked = np.full((n, k), -1, dtype=np.int64)
     picked_scores = np.zeros((n, k), dtype=np.float32)
-    if not n or not n_papers or not k:
-        return picked, picked_scores
-    pool = min(n_papers, k * MMR_POOL_FACTOR)
-    live = np.flatnonzero(np.isfinite(final).any(axis=1))  # readers with anything to pick from
-    final = final[live]
-    rows = np.arange(live.size)[:, None]
-    candidates = (
-        np.argpartition(-final, pool - 1, axis=1)[:, :pool]
-        if pool < n_papers
-        else np.tile(np.arange(n_papers), (live.size, 1))
-    )
-    score = final[rows, candidates]
-    topic = best[live[:, None], candidates]
+    picked_topic = np.zeros((n, k), dtype=np.int64)
+    if not n or not k or not candidates.shape[1]:
+        return picked, picked_scores, picked_topic
+    live = np.flatnonzero(candidates[:, 0] >= 0)  # readers with anything to pick from
+    candidates, score, topic, limits = candidates[live], score[live].copy(), topic[live], limits[live]
     closeness = np.zeros(score.shape, dtype=np.float32)
-    per_topic = np.zeros((live.size, int(best.max()) + 1 if best.size else 1), dtype=np.float32)
-    limits = limits[live]
+    same_topic = np.zeros(score.shape, dtype=np.float32)  # papers already picked on each candidate's topic
     threshold = NEAR_DUPLICATE_EMBEDDING if index.embedding is not None else NEAR_DUPLICATE_TFIDF
+    here = np.arange(live.size)
     for step in range(k):
         if not live.size:
             break
-        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * np.take_along_axis(per_topic, topic, 1)
-        adjusted[closeness >= threshold] = -np.inf
-        here = np.arange(live.size)
+        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * same_topic
         choice = np.argmax(adjusted, axis=1)
         ok = np.isfinite(adjusted[here, choice]) & (step < limits)
         chosen = candidates[here, choice]
         picked[live[ok], step] = chosen[ok]
         picked_scores[live[ok], step] = score[here, choice][ok]
-        # A reader with nothing left (or a full list) is done: the next steps work on the others only.
-        keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
-        live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
-        closeness, per_topic, limits = closeness[keep], per_topic[keep], limits[keep]
-        here = np.arange(live.size)
+        picked_topic[live[ok], step] = topic[here, choice][ok]
+        if not ok.all():  # a reader with nothing left (or a full list) is done: the next steps skip them
+            keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
+            live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
+            closeness, same_topic, limits = closeness[keep], same_topic[keep], limits[keep]
+            here = np.arange(live.size)
         score[here, choice] = -np.inf
-        np.maximum(closeness, index.similarity[chosen[:, None], candidates], out=closeness)
-        per_topic[here, topic[here, choice]] += 1
-    return picked, picked_scores
+        similarity = np.take(index.similarity, chosen[:, None] * index.similarity.shape[1] + candidates)
+        score[similarity >= threshold] = -np.inf  # a near-duplicate of a pick is out for good
+        np.maximum(closeness, similarity, out=closeness)
+        same_topic += topic == topic[here, choice][:, None]
+    return picked, picked_scores, picked_topic
 
 
 def _picks(
-    subscribers: Sequence,
-    parsed: list[Interests],
+    index: CandidateIndex,
+    readers: Readers,
+    chunk: slice,
     picked: np.ndarray,
     picked_scores: np.ndarray,
-    reason_topic: np.ndarray,
-    category_hits: np.ndarray | None,
-    author_hits: np.ndarray | None,
-    index: CandidateIndex,
-    topic_reasons: list[str],
+    picked_topic: np.ndarray,
+    table: np.ndarray,
+    topical: np.ndarray,
+    hits: list,
 ) -> dict[int, list[Pick]]:
-    """Picks with their reasons, built only for the papers picked (the matrices stay numeric)."""
-    rows = np.arange(len(subscribers))[:, None]
-    safe = np.maximum(picked, 0)
-    counts = (picked >= 0).sum(axis=1).tolist()
-    ids, scores = index.ids[safe].tolist(), np.round(picked_scores, 4).tolist()
-    reasons = [list(map(topic_reasons.__getitem__, row)) for row in reason_topic.tolist()]
-    for hits, describe in ((category_hits, _category_reason), (author_hits, _author_reason)):
-        if hits is None:
-            continue
-        at = hits[rows, safe]
-        for r, j in zip(*np.nonzero(at & (picked >= 0)), strict=True):
-            extra = describe(index, picked[r, j], parsed[r])
-            reasons[r][j] = f"{reasons[r][j]}; {extra}" if reasons[r][j] else extra
-    # tuple.__new__ builds each Pick in C: a million Picks per 100k readers, and Pick(...) would run Python.
+    """{subscriber id: picks} with their reasons, built only for the papers picked."""
+    valid = picked >= 0
+    owner, where = np.flatnonzero(valid) // valid.shape[1], picked[valid]
+    # The topic each pick matched, as a row of the topic matrix ("no topic" when it matched otherwise).
+    no_topic = len(readers.topic_names)
+    reasons = readers.topic_reasons[np.where(topical[owner, where], table[owner, picked_topic[valid]], no_topic)]
+    for met_rows, met_positions, wishes, describe in hits:
+        hit = np.zeros(topical.shape, dtype=bool)
+        hit[met_rows, met_positions] = True
+        at = np.flatnonzero(hit[owner, where])
+        extra = wishes.reasons(
+            functools.partial(describe, index), readers.profile[chunk][owner[at]], where[at], topical.shape[1]
+        )
+        before = reasons[at]
+        reasons[at] = np.where(before != "", before + "; " + extra, extra)
+    # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
+    # Python), then each reader's slice of it.
     make = functools.partial(tuple.__new__, Pick)
-    return {
-        s.pk: list(map(make, zip(ids[r][: counts[r]], scores[r][: counts[r]], reasons[r][: counts[r]], strict=True)))
-        for r, s in enumerate(subscribers)
-    }
+    scores = np.round(picked_scores[valid], 4).tolist()
+    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons.tolist(), strict=True)))
+    ends = np.cumsum(valid.sum(axis=1)).tolist()
+    return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
 
 
-def _category_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
-    wanted = {c.lower() for c in interests.categories}
+def _category_reason(index: CandidateIndex, position: int, wanted: frozenset[str]) -> str:
+    """The paper's first category among the reader's (lowercased) ones."""
     return "category: " + next(c for c in index.category_names[position] if c.lower() in wanted)
 
 
-def _author_reason(index: CandidateIndex, position: int, interests: Interests) -> str:
+def _author_reason(index: CandidateIndex, position: int, names: tuple[str, ...]) -> str:
+    """The first of the reader's favourite authors (as they wrote the name) who is on the paper."""
     on_paper = index.author_keys[position]
-    names = zip(interests.author_names, interests.authors, strict=True)
-    return "author: " + next(name for name, key in names if key in on_paper)
+    return "author: " + next(name for name in names if author_key(name) in on_paper)
 
 
 def for_you_many(
@@ -549,19 +666,14 @@ def for_you_many(
     if not candidates:
         return {s.pk: [] for s in subscribers}
     index = candidate_index(candidates)
-    with _collector_paused():
-        parsed = [interests_of(s) for s in subscribers]
-    # Every distinct topic is scored against the papers once, however many readers share it.
-    names = list(dict.fromkeys(t for i in parsed for t in i.topics))
-    topic_row = {t: r for r, t in enumerate(names)}
-    topics = topic_matrix(index, names)
-    reasons = [f"matches: {t}" for t in names] + [""]
     result: dict[int, list[Pick]] = {}
     with _collector_paused():
+        readers = Readers.read(subscribers, index)
+        # Every distinct topic is scored against the papers once, however many readers share it.
+        topics = topic_matrix(index, readers.topic_names)
         for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
-            end = start + RANK_CHUNK_SIZE
-            chunk = subscribers[start:end]
-            result.update(_rank_chunk(index, chunk, parsed[start:end], topics, topic_row, exclude, reasons))
+            chunk = slice(start, start + RANK_CHUNK_SIZE)
+            result.update(_rank_chunk(index, readers, chunk, topics, exclude))
     return result
 
 

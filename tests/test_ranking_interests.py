@@ -2,7 +2,16 @@
 
 import pytest
 
-from papers.interests import MAX_TOPICS, author_key, negative_pattern, parse_interests
+from papers.interests import (
+    MAX_TOPICS,
+    Item,
+    Kind,
+    author_key,
+    negative_pattern,
+    parse_interests,
+    read_interests,
+    read_item,
+)
 
 
 def test_one_interest_per_line_comma_or_semicolon():
@@ -60,3 +69,19 @@ def test_negative_pattern_matches_whole_words_and_plurals_only():
 
 def test_author_key_ignores_accents_case_and_spacing():
     assert author_key("  Léa   DUPONT ") == author_key("lea dupont") == "lea dupont"
+
+
+def test_each_piece_is_read_on_its_own():
+    # The pieces of "continual learning, cs.LG; author: Léa Dupont\nno quantum computing, ;"
+    assert read_item(" Continual  Learning") == Item(Kind.TOPIC, "Continual Learning", "continual learning")
+    assert read_item(" cs.LG") == Item(Kind.CATEGORY, "cs.LG")
+    assert read_item(" author: Léa Dupont") == Item(Kind.AUTHOR, "lea dupont", "Léa Dupont")
+    assert read_item("no Quantum  Computing") == Item(Kind.NEGATIVE, "quantum computing")
+    assert read_item(" ") is None and read_item("no") is None
+
+
+def test_a_send_reads_the_same_interests_as_one_reader_does():
+    text = "Continual learning, cs.LG; author: Léa Dupont\nno quantum, continual LEARNING, speech synthesis"
+    assert read_interests(text, ("stat.ML",)) == parse_interests(text, ("stat.ML",))
+    assert read_interests(text).topics == ("Continual learning", "speech synthesis")
+    assert parse_interests(text) is parse_interests(text)  # one reader at a time: kept

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from papers import ranking
 from papers.ingest import fetch_and_ingest
 from papers.models import Moderation, Paper
 from papers.ranking import for_you, for_you_many
@@ -129,3 +130,40 @@ def test_each_reader_gets_at_most_their_papers_per_digest(seed):
     picks = for_you_many(readers, papers, {})
     assert [len(picks[n]) for n in (0, 1, 7)] == [0, 1, 7]
     assert for_you_many(readers[:1], papers, {}) == {0: []}
+
+
+def test_readers_who_share_a_text_across_chunks_get_what_each_would_get_alone(seed, monkeypatch):
+    monkeypatch.setattr(ranking, "RANK_CHUNK_SIZE", 3)  # readers of one text land in different chunks
+    papers = list(seed.values())
+    texts = ["continual learning", "speech, no voice", "model merging, Model Merging", "", "continual learning"]
+    readers = [
+        SimpleNamespace(pk=n, interests=texts[n % len(texts)], categories=[], papers_per_digest=2 + n % 4)
+        for n in range(11)
+    ]
+    best = for_you("continual learning", papers, 1)[0].paper_id
+    exclude = {0: {best}, 5: set(), 9: {best}}
+    together = for_you_many(readers, papers, exclude)
+    for reader in readers:
+        alone = for_you_many([reader], papers, {reader.pk: exclude.get(reader.pk, set())})
+        assert together[reader.pk] == alone[reader.pk], reader
+    assert best not in {p.paper_id for p in together[0]} and best in {p.paper_id for p in together[4]}
+
+
+def test_shared_category_and_author_wishes_keep_each_readers_own_words(db):
+    fetch_and_ingest("arxiv", path=fixture_path("arxiv_api_atom_10entries.xml"))
+    papers = list(Paper.objects.all())
+    paper = next(p for p in papers if "q-bio.NC" in p.categories)
+    author = paper.authors[0]
+    readers = [
+        SimpleNamespace(pk=1, interests="q-bio.NC", categories=[], papers_per_digest=10),
+        SimpleNamespace(pk=2, interests="", categories=["Q-BIO.NC"], papers_per_digest=10),
+        SimpleNamespace(pk=3, interests=f"author: {author.upper()}", categories=[], papers_per_digest=10),
+        SimpleNamespace(pk=4, interests=f"by: {author.lower()}", categories=[], papers_per_digest=10),
+    ]
+    picks = for_you_many(readers, papers, {})
+    assert paper.pk in {p.paper_id for p in picks[1]} and picks[1] == picks[2]
+    assert {p.reason for p in picks[1]} == {"category: q-bio.NC"}  # the paper's spelling of its category
+    assert paper.pk in {p.paper_id for p in picks[3]}
+    assert [p.paper_id for p in picks[3]] == [p.paper_id for p in picks[4]]
+    assert {p.reason for p in picks[3]} == {f"author: {author.upper()}"}
+    assert {p.reason for p in picks[4]} == {f"author: {author.lower()}"}
