@@ -26,15 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from papers import embeddings
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests
 from papers.models import Moderation, Paper
 
@@ -160,8 +162,18 @@ def _stem(token: str) -> str:
     return token
 
 
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn is imported where ranking runs, not by every process that imports this module: it takes
+    about a second to load, which web processes and the send command's waiting loop never need."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return ENGLISH_STOP_WORDS
+
+
 def analyze(text: str) -> list[str]:
-    words = [_stem(t) for t in TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
+    stop = stop_words()
+    words = [_stem(t) for t in TOKEN.findall(text.lower()) if t not in stop]
     return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
@@ -170,7 +182,7 @@ class CandidateIndex:
     papers: list[Paper]
     ids: np.ndarray
     position: dict[int, int]
-    vectorizer: TfidfVectorizer
+    vectorizer: "TfidfVectorizer"
     tfidf: sparse.csr_matrix  # papers × terms, rows of unit length
     embedding: np.ndarray | None  # papers × 384, unit rows; None without the model
     similarity: np.ndarray  # papers × papers, for MMR and near-duplicates
@@ -261,6 +273,8 @@ def paper_embeddings(papers: list[Paper]) -> np.ndarray:
 
 def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None = None) -> CandidateIndex:
     texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]  # the title says more than any sentence
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, dtype=np.float32)
     tfidf = vectorizer.fit_transform(texts) if papers else sparse.csr_matrix((0, 0), dtype=np.float32)
     vectors = paper_embeddings(papers) if use_embeddings else None
