@@ -35,7 +35,15 @@ from newsletter.ratelimit import TokenBucket, provider_bucket
 from newsletter.render import digest_email
 from papers.interests import negative_pattern
 from papers.models import Paper
-from papers.ranking import REPEAT_LOOKBACK, Pick, already_sent, for_you_many, interests_of, rank_trending
+from papers.ranking import (
+    REPEAT_LOOKBACK,
+    Pick,
+    already_sent,
+    for_you_many,
+    interests_of,
+    rank_trending,
+    with_title_twins,
+)
 from subscribers.models import Subscriber, Suppression, email_hash
 
 log = logging.getLogger(__name__)
@@ -301,7 +309,7 @@ class Edition:
 def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Subscriber], day: date) -> Edition:
     """Never a paper twice to one reader: "For you" leaves out today's trending papers and anything an earlier
     digest sent them."""
-    sent = already_sent([s.pk for s in subscribers], day - REPEAT_LOOKBACK, before=day)
+    sent = with_title_twins(already_sent([s.pk for s in subscribers], day - REPEAT_LOOKBACK, before=day), candidates)
     shown = {p.pk for p in trending}
     exclude = {s.pk: shown | sent[s.pk] for s in subscribers}
     picks = for_you_many(subscribers, candidates, exclude)

@@ -727,6 +727,35 @@ def already_sent(subscriber_ids: Iterable[int], since: date, before: date | None
     return sent
 
 
+def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) -> dict[int, set[int]]:
+    """`sent` plus, for each reader, today's candidates that share a title with a paper they were sent earlier.
+
+    A paper sent on an earlier day that is still a candidate keeps its near-duplicates out through the
+    candidate index; one that has left the candidate window cannot, so a later copy of it (another version,
+    another source's id) is matched on its title instead. Titles of earlier papers are read once per process."""
+    candidate_ids = {p.pk for p in candidates}
+    earlier = set().union(*sent.values()) - candidate_ids if sent else set()
+    unknown = [pk for pk in earlier if pk not in _earlier_titles]
+    if unknown:
+        if len(_earlier_titles) + len(unknown) > EARLIER_TITLE_CACHE_SIZE:
+            _earlier_titles.clear()
+        _earlier_titles.update(
+            (pk, title_key(t)) for pk, t in Paper.objects.filter(pk__in=unknown).values_list("pk", "title")
+        )
+    by_title: dict[str, set[int]] = {}
+    for paper in candidates:
+        by_title.setdefault(title_key(paper.title), set()).add(paper.pk)
+    twins = {pk: by_title[key] for pk in earlier if (key := _earlier_titles.get(pk)) and key in by_title}
+    if not twins:
+        return dict(sent)
+    return {reader: ids.union(*(twins[pk] for pk in ids if pk in twins)) for reader, ids in sent.items()}
+
+
+# Titles of papers sent on earlier days, by id: a month of digests is a few thousand papers.
+EARLIER_TITLE_CACHE_SIZE = 50_000
+_earlier_titles: dict[int, str] = {}
+
+
 def after_ingest(paper_ids: list[int]) -> None:
     """Called by ingest with the ids of papers created or changed: their sentence embeddings are computed once
     here and stored (Paper.embedding, float32 bytes), when the model is enabled."""

@@ -85,3 +85,31 @@ def test_already_sent_reads_the_ledger_by_reader_and_date():
     Delivery.objects.create(digest=today, subscriber=a, paper_ids=[4], status="sent")
     assert already_sent([a.pk, b.pk], DAY2 - timedelta(days=30), before=DAY2) == {a.pk: {2, 3}, b.pk: set()}
     assert already_sent([a.pk], DAY2 - timedelta(days=60)) == {a.pk: {1, 2, 3, 4}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_later_copy_of_a_paper_sent_days_ago_is_not_sent_again(outbox):
+    """Ada was sent a paper a week ago; it has left the candidate window, and today the same work arrives
+    under another id (a new version on another source). Ada does not get it again; Bob, who never had it,
+    gets it at the top of the trending section."""
+    title = "Scaling Test-Time Compute for Continual Learning Agents"
+    ada = Subscriber.objects.create(email="ada@example.com", status="active", interests="continual learning, agents")
+    bob = Subscriber.objects.create(email="bob@example.com", status="active", interests="continual learning, agents")
+    week_ago = DAY2 - timedelta(days=7)
+    with time_machine.travel(datetime.combine(week_ago, MORNING), tick=False):
+        original = Paper.objects.create(
+            canonical_id="arxiv:2611.00001", title=title, abstract="Agents that keep learning."
+        )
+        earlier = Digest.objects.create(date=week_ago, status=Digest.Status.SENT)
+        Delivery.objects.create(digest=earlier, subscriber=ada, status=Delivery.Status.SENT, paper_ids=[original.pk])
+    with time_machine.travel(datetime.combine(DAY2, MORNING), tick=False):
+        copy = Paper.objects.create(
+            canonical_id="hf:scaling-test-time-compute", title=f"{title} (v2)", abstract="Agents that keep learning.",
+            upvotes=5000,
+        )  # fmt: skip
+        call_command("run_daily", "--offline", "--date", DAY2.isoformat())
+    today = {d.subscriber_id: d.paper_ids for d in Delivery.objects.filter(digest__date=DAY2)}
+    assert copy.pk in today[bob.pk]
+    assert today[ada.pk] and copy.pk not in today[ada.pk]
+    emails = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
+    assert title in emails[bob.email] and title not in emails[ada.email]
