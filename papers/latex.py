@@ -11,7 +11,8 @@ from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_la
 
 WHITESPACE = re.compile(r"\s+")
 
-MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
+# $$display$$, $inline$ (neither starting at nor stopping at an escaped \$), \(inline\).
+MATH = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$((?:[^$\\]|\\.)+?)\$|\\\((.+?)\\\)", re.DOTALL)
 MACRO = re.compile(r"\\([A-Za-z]+)")
 # Abbreviation macros authors define for themselves; the space after them belongs to the sentence.
 ABBREVIATIONS = {"eg": "e.g.", "ie": "i.e.", "etal": "et al.", "wrt": "w.r.t.", "etc": "etc.", "vs": "vs."}
@@ -21,6 +22,9 @@ UNESCAPED_AMPERSAND = re.compile(r"(?<!\\)&")  # an alignment tab in LaTeX, "and
 # Three plain words in a row do not occur in a formula; between two dollar signs they mean prices.
 PROSE = re.compile(r"(?:(?<![\\\w])[A-Za-z]{2,}[,;.]?\s+){3}")
 UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+# A dollar sign before an amount followed by a word ("$5 and", "$3.50, or") is a price even when a formula
+# follows later in the sentence ("$5 and $\\beta$"), where pairing dollar signs would make "5 and " math.
+PRICE = re.compile(r"(?<![\\$\w])\$(?=\d[\d.,]*[,;.]?\s+[A-Za-z]{2,}\b)")
 SCRIPT_GROUP = re.compile(r"([\^_])(\{([^{}]*)\}|([A-Za-z0-9+\-=()]))")
 SUPERSCRIPT = dict(
     zip("0123456789+-=()abcdefghijklmnoprstuvwxyzT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵀ", strict=True)
@@ -74,7 +78,7 @@ def latex_to_unicode(text: str) -> str:
         return text
     converter, known = _latex_converter()
     source = ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
-    source = MATH.sub(_math, source)
+    source = MATH.sub(_math, PRICE.sub(r"\\$", source))
     dollars = [m.start() for m in UNESCAPED_DOLLAR.finditer(source)]
     if len(dollars) % 2:  # one dollar sign left without a partner: a price, not the start of a formula
         source = source[: dollars[-1]] + "\\" + source[dollars[-1] :]
