@@ -206,7 +206,7 @@ PREFERENCE_FIELDS = ("interests", "categories", "frequency", "delivery_hour", "t
 
 def export_data(subscriber: Subscriber) -> dict:
     """Everything we hold about one reader, as a data download."""
-    stamps = ("created_at", "requested_at", "confirmed_at", "unsubscribed_at", "updated_at")
+    stamps = ("created_at", "requested_at", "confirmation_sent_for", "confirmed_at", "unsubscribed_at", "updated_at")
     data = {"email": subscriber.email, "status": subscriber.status}
     data |= {name: getattr(subscriber, name) for name in PREFERENCE_FIELDS}
     data |= {name: getattr(subscriber, name).isoformat() if getattr(subscriber, name) else None for name in stamps}
