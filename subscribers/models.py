@@ -32,6 +32,9 @@ class Subscriber(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # The latest sign-up request while not active: unconfirmed sign-ups are purged some days after it.
     requested_at = models.DateTimeField(null=True, blank=True)
+    # The requested_at of the sign-up request whose confirmation email went out: claimed before sending, so a
+    # task that runs again for the same request (a worker lost before its ack) sends nothing.
+    confirmation_sent_for = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

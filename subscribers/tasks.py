@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from newsletter.render import build_message, render_email, site_link
 from subscribers.models import Subscriber
-from subscribers.services import consent_state, purge_unconfirmed
+from subscribers.services import claim_confirmation, consent_state, purge_unconfirmed, release_confirmation
 from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, Purpose, make_token
 
 
@@ -22,13 +22,19 @@ def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
 
 
 @shared_task(ignore_result=True)  # nobody reads it; the email in the outbox/provider is the result
-def send_confirmation_task(subscriber_id: int) -> bool:
-    """Mail the confirmation link if the subscriber is still waiting for one; False when there is nothing to do
-    (confirmed meanwhile, unsubscribed, purged)."""
-    subscriber = Subscriber.objects.filter(pk=subscriber_id, status=Subscriber.Status.PENDING).first()
+def send_confirmation_task(subscriber_id: int | None) -> bool:
+    """Mail the confirmation link for the subscriber's latest sign-up request, once; False when there is nothing
+    to do (no subscriber to ask: active or suppressed; confirmed, unsubscribed or purged meanwhile; already
+    sent for this request). The send is claimed first, so a run repeated after a lost worker sends nothing
+    twice (a worker lost between the claim and the send sends nothing: the reader signs up again)."""
+    subscriber = claim_confirmation(subscriber_id) if subscriber_id is not None else None
     if subscriber is None:
         return False
-    confirmation_email(subscriber).send()
+    try:
+        confirmation_email(subscriber).send()
+    except Exception:
+        release_confirmation(subscriber)  # nothing went out: a later run may send it
+        raise
     return True
 
 

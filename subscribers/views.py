@@ -53,9 +53,10 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         return _landing(request, form, status=400)
     if not form.is_bot():
         subscriber_id = services.request_subscription(form.signup())
-        if subscriber_id is not None:
-            # robust: with the broker down the sign-up is still recorded and answered; a second try re-sends.
-            transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id), robust=True)
+        # Queued whatever the address's state (the task finds out whether to send), so a known address takes as
+        # long as a new one. robust: with the broker down the sign-up is still recorded and answered; a second
+        # try re-sends.
+        transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id), robust=True)
     # The same page whatever the address's state, so the form can't be used to learn who subscribes.
     return HttpResponse(_check_inbox_page())
 

@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from subscribers import services
 from subscribers.models import Subscriber, Suppression, email_hash
-from subscribers.tasks import purge_unconfirmed_task
+from subscribers.tasks import purge_unconfirmed_task, send_confirmation_task
 from subscribers.tokens import SALT, Purpose, make_token, read_token
 from tests.helpers import parts, read_outbox
 
@@ -139,6 +141,62 @@ def test_signup_responses_are_identical_whatever_the_state(client, signup):
     ]
     shapes = {(r.status_code, r.content, tuple(sorted(r.headers.items())), tuple(r.cookies)) for r in responses}
     assert len(shapes) == 1
+
+
+STATES = ["new", "pending", "active", "unsubscribed", "suppressed", "deleted"]
+
+
+def make_state(who: str) -> None:
+    if who == "deleted":  # only the hash is left
+        Suppression.objects.create(email_hash=email_hash(f"{who}@example.com"), reason="deleted")
+    elif who != "new":
+        Subscriber.objects.create(email=f"{who}@example.com", status=who)
+
+
+def test_every_signup_does_the_same_work_whatever_the_state(client, django_capture_on_commit_callbacks):
+    """Timing must not tell a known address from a new one either: the same statements, one task each."""
+    work = {}
+    for who in STATES:
+        make_state(who)
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as tasks:
+            assert client.post("/subscribe/", {"email": f"{who}@example.com", "frequency": "daily"}).status_code == 200
+        work[who] = (len(queries), len(tasks))
+    assert set(work.values()) == {(work["new"][0], 1)}, work  # as many statements as for a new one, one task
+
+
+def test_a_confirmation_task_run_again_sends_nothing_twice(signup, outbox):
+    """acks_late: a worker lost after sending but before its ack gets the task run again by another worker."""
+    services.request_subscription(services.SignUp(email="ada@example.com"))
+    ada = Subscriber.objects.get()
+    assert send_confirmation_task(ada.pk) is True
+    assert send_confirmation_task(ada.pk) is False, "the redelivered task finds the send claimed"
+    assert len(read_outbox(outbox)) == 1
+    signup("ada@example.com")  # a new request is a new email
+    assert len(read_outbox(outbox)) == 2
+
+
+def test_two_signups_before_the_worker_runs_get_one_email(client, django_capture_on_commit_callbacks, outbox):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        for _ in range(2):
+            client.post("/subscribe/", {"email": "ada@example.com", "frequency": "daily"})
+    assert len(callbacks) == 2
+    for queue_task in callbacks:
+        queue_task()
+    assert len(read_outbox(outbox)) == 1
+    [link] = confirm_links(outbox)
+    assert client.post(link).status_code == 200 and Subscriber.objects.get().status == "active"
+
+
+def test_a_confirmation_that_could_not_be_sent_is_sent_by_the_next_run(settings, outbox):
+    services.request_subscription(services.SignUp(email="ada@example.com"))
+    ada = Subscriber.objects.get()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2  # nothing listens on 1
+    with pytest.raises(OSError):
+        send_confirmation_task(ada.pk)
+    settings.EMAIL_BACKEND = "newsletter.mail.OutboxBackend"
+    assert send_confirmation_task(ada.pk) is True
+    assert len(read_outbox(outbox)) == 1
 
 
 def test_honeypot_looks_like_success_but_does_nothing(signup, outbox):
