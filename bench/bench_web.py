@@ -34,8 +34,8 @@ WORKERS = 2  # the issue's setting: what one small web box runs
 # 1 = gunicorn's sync workers, as the Procfile runs them; BENCH_WEB_THREADS=4 tries gthread workers.
 THREADS = int(os.environ.get("BENCH_WEB_THREADS", "1"))
 WRK_THREADS, WRK_CONNECTIONS = 2, 8  # enough concurrency to keep 2 sync workers busy without queueing
-DURATION_SECONDS = 8  # a few thousand requests per run: enough for a p99, and the sign-ups drain in seconds
-CEILING_DURATION_SECONDS = 5
+DURATION_SECONDS = 6  # a few thousand requests per run: enough for a p99, and the sign-ups drain in seconds
+CEILING_DURATION_SECONDS = 3
 MAX_REQUESTS = 30_000  # far above what DURATION_SECONDS at any rate seen here brings, still a bound
 
 TARGET_RPS = 300
