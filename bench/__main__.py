@@ -73,7 +73,7 @@ def main() -> int:
 def fresh_process_state() -> None:
     """Each stage starts without the previous stage's caches: the ranking stage leaves ~100k parsed interests
     cached, and the cycle collector walking them showed up as a third more time per digest in the render
-    stage that followed (a worker pays that too; see the README's Benchmarks section)."""
+    stage that followed."""
     import gc
 
     from newsletter import digest, render
@@ -85,7 +85,11 @@ def fresh_process_state() -> None:
     ranking._indexes.clear()
     ranking._earlier_titles.clear()
     digest._candidates.clear()
+    # What earlier stages left alive (the embedding model's objects above all) moves out of the collector's
+    # way: otherwise every full collection during a stage walks it, and the stage that allocates more pays
+    # more for a heap that is not its own. Workers do the same after start-up (newsletter/celery.py).
     gc.collect()
+    gc.freeze()
 
 
 def print_table(rows: list, size: int, seconds: float) -> None:
