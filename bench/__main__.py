@@ -77,14 +77,11 @@ def fresh_process_state() -> None:
     import gc
 
     from newsletter import digest, render
-    from papers import interests, ranking
+    from papers import ranking
 
     render.clear_caches()
-    interests.parse_interests.cache_clear()
-    interests.read_item.cache_clear()
-    ranking._indexes.clear()
-    ranking._earlier_titles.clear()
-    digest._candidates.clear()
+    digest.clear_caches()
+    ranking.clear_caches()
     # What earlier stages left alive (the embedding model's objects above all) moves out of the collector's
     # way: otherwise every full collection during a stage walks it, and the stage that allocates more pays
     # more for a heap that is not its own. Workers do the same after start-up (newsletter/celery.py).

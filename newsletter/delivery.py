@@ -56,7 +56,6 @@ SEND_CHUNK_SIZE = 200
 CLAIM_BATCH_SIZE = 20
 # Subscriber ids per INSERT when recipients are added for given ids (SQLite takes up to 32,766 parameters).
 RECIPIENT_BATCH = 5000
-SENDING = Delivery.Status.SENDING
 OPEN_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 # Rows that reached the provider (a bounce or complaint comes after the message went out).
 DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED)
@@ -86,6 +85,11 @@ class SendCounts:
 # --- Starting, pausing, resuming, cancelling -------------------------------------------------------------
 
 
+def db_value(field_name: str, value: object) -> object:
+    """`value` as the database takes it for this Delivery field (the hand-written statements below)."""
+    return Delivery._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
 def fix_recipients(digest: Digest, subscriber_ids: Iterable[int] | None = None) -> int:
     """One queued Delivery row per active subscriber (of `subscriber_ids`, or all) without one.
 
@@ -95,13 +99,13 @@ def fix_recipients(digest: Digest, subscriber_ids: Iterable[int] | None = None) 
     values = {
         "digest_id": digest.pk,
         "status": Delivery.Status.QUEUED,
-        "paper_ids": Delivery._meta.get_field("paper_ids").get_db_prep_save([], connection),
+        "paper_ids": db_value("paper_ids", []),
         "message_id": "",
         "error": "",
         "attempts": 0,
         "claim_token": "",
-        "created_at": Delivery._meta.get_field("created_at").get_db_prep_save(now, connection),
-        "updated_at": Delivery._meta.get_field("updated_at").get_db_prep_save(now, connection),
+        "created_at": db_value("created_at", now),
+        "updated_at": db_value("updated_at", now),
     }
     delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
     columns = ", ".join(quote(name) for name in [*values, "subscriber_id"])
@@ -210,7 +214,7 @@ def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
     if not row_ids:
         return token, {}
     quote, now = connection.ops.quote_name, timezone.now()
-    stamp = Delivery._meta.get_field("claimed_at").get_db_prep_save(now, connection)
+    stamp = db_value("claimed_at", now)
     delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
     # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
     sql = (
@@ -245,9 +249,15 @@ def record(token: str, rows: list[Delivery]) -> None:
         f"UPDATE {quote(Delivery._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s AND {quote('status')} = %s"
     )
-    updated_at = Delivery._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    updated_at = db_value("updated_at", timezone.now())
     params = [
-        [*(f.get_db_prep_save(getattr(row, f.name), connection) for f in fields), updated_at, row.pk, token, SENDING]
+        [
+            *(f.get_db_prep_save(getattr(row, f.name), connection) for f in fields),
+            updated_at,
+            row.pk,
+            token,
+            Delivery.Status.SENDING,
+        ]
         for row in rows
     ]
     with ledger_write() as cursor:

@@ -43,6 +43,10 @@ CANDIDATE_CACHE_SIZE = 4  # a day's daily list and a weekly list, with room for 
 _candidates: dict[tuple, tuple[tuple, list[Paper]]] = {}
 
 
+def clear_caches() -> None:
+    _candidates.clear()
+
+
 def earlier_trending(day: date) -> set[int]:
     """Papers of earlier digests' trending sections: everyone was sent them, so they are not news again."""
     return set(

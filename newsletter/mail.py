@@ -45,9 +45,9 @@ class OutboxBackend(BaseEmailBackend):
         tmp.rename(self.outbox_dir / name)
 
 
+SMTP_START_MAIL_INPUT = 354  # the reply to DATA that asks for the message
 # A bare ASCII address needs none of sanitize_address's parsing (names, encodings, IDN): ours are stored
 # so (subscribers.addresses keeps domains in punycode), and parsing them cost as much as building a message.
-SMTP_START_MAIL_INPUT = 354  # the reply to DATA that asks for the message
 BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 

@@ -26,6 +26,7 @@ from django.core.mail.utils import DNS_NAME
 FOLD_AT = 78
 MAX_LINE_BYTES = 998
 CRLF = "\r\n"
+LF = "\n"
 ADDRESSES = ("from", "to")  # written from the message's own fields, before the extra headers
 # Each part's headers; Python's email package adds a MIME-Version to each part too, which RFC 2045 does not ask for.
 PART_HEADERS = 'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
@@ -49,8 +50,8 @@ def fold(name: str, value: str) -> str:
 def header(name: str, value: str) -> str:
     """One header, checked (no line breaks: BadHeaderError), encoded and folded as Django would."""
     name, value = forbid_multi_line_headers(name, value, "utf-8")
-    if "\n" in value:  # an RFC 2047 encoding, already folded by the email package
-        return f"{name}: {value.replace(CRLF, chr(10)).replace(chr(10), CRLF)}"
+    if LF in value:  # an RFC 2047 encoding, already folded by the email package
+        return f"{name}: {value.replace(CRLF, LF).replace(LF, CRLF)}"
     return fold(name, value)
 
 
@@ -68,15 +69,14 @@ def crlf(body: str) -> bytes | None:
     return data.replace(b"\n", b"\r\n")
 
 
-_date_cache: list = [0, ""]
-
-
 def date_header() -> str:
-    """The Date header, formatted once per second (what Django's message() writes, per message)."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[:] = [now, formatdate(now, localtime=settings.EMAIL_USE_LOCALTIME)]
-    return _date_cache[1]
+    """The Date header (what Django's message() writes), formatted once per second, not per message."""
+    return _formatted_date(int(time.time()), settings.EMAIL_USE_LOCALTIME)
+
+
+@lru_cache(maxsize=1)
+def _formatted_date(second: int, localtime: bool) -> str:
+    return formatdate(second, localtime=localtime)
 
 
 class TemplatedEmail(EmailMultiAlternatives):

@@ -227,6 +227,14 @@ class PaperView:
     compact_html_bytes: int = 0  # and without
 
 
+def _remember(cache: dict, limit: int, key: tuple, value: object) -> None:
+    """Keep `value` in a per-process cache that starts over once it holds `limit` entries (a day's papers,
+    readers and digests fit many times over; a long-lived worker must not grow without end)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
 def paper_view(paper: Paper, fallback_url: str) -> PaperView:
     """The view of `paper`, cached per process by id and last change. `fallback_url` is where the title
     links when the paper has no URL and no arXiv id (the day's archive page)."""
@@ -235,9 +243,7 @@ def paper_view(paper: Paper, fallback_url: str) -> PaperView:
     if view is None:
         view = _with_card(_make_view(paper, fallback_url))
         if paper.id:
-            if len(_views) >= PAPER_VIEW_CACHE_SIZE:
-                _views.clear()
-            _views[key] = view
+            _remember(_views, PAPER_VIEW_CACHE_SIZE, key, view)
     return view
 
 
@@ -361,9 +367,8 @@ def digest_parts(digest: Digest, trending: list[Paper]) -> DigestParts:
     )
     parts = _digests.get(key)
     if parts is None:
-        if len(_digests) >= DIGEST_CACHE_SIZE:
-            _digests.clear()
-        parts = _digests[key] = _build_parts(digest, trending, key)
+        parts = _build_parts(digest, trending, key)
+        _remember(_digests, DIGEST_CACHE_SIZE, key, parts)
     return parts
 
 
@@ -433,11 +438,9 @@ def for_you_item(paper: Paper, reason: str, fallback_url: str) -> ForYouItem:
     key = (paper.id, paper.updated_at, fallback_url, reason)
     item = _items.get(key)
     if item is None:
-        if len(_items) >= FOR_YOU_ITEM_CACHE_SIZE:
-            _items.clear()
         item = ForYouItem(paper_view(paper, fallback_url), *_reason(reason))
         if paper.id:
-            _items[key] = item
+            _remember(_items, FOR_YOU_ITEM_CACHE_SIZE, key, item)
     return item
 
 

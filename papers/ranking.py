@@ -37,7 +37,7 @@ from papers import embeddings
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
-from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests
+from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests, read_item
 from papers.models import Moderation, Paper
 
 log = logging.getLogger(__name__)
@@ -733,8 +733,9 @@ def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) 
     A paper sent on an earlier day that is still a candidate keeps its near-duplicates out through the
     candidate index; one that has left the candidate window cannot, so a later copy of it (another version,
     another source's id) is matched on its title instead. Titles of earlier papers are read once per process."""
-    candidate_ids = {p.pk for p in candidates}
-    earlier = set().union(*sent.values()) - candidate_ids if sent else set()
+    earlier = set().union(*sent.values()) - {p.pk for p in candidates} if sent else set()
+    if not earlier:
+        return dict(sent)
     unknown = [pk for pk in earlier if pk not in _earlier_titles]
     if unknown:
         if len(_earlier_titles) + len(unknown) > EARLIER_TITLE_CACHE_SIZE:
@@ -754,6 +755,14 @@ def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) 
 # Titles of papers sent on earlier days, by id: a month of digests is a few thousand papers.
 EARLIER_TITLE_CACHE_SIZE = 50_000
 _earlier_titles: dict[int, str] = {}
+
+
+def clear_caches() -> None:
+    """Forget the candidate indexes, earlier titles and parsed interests this process keeps."""
+    _indexes.clear()
+    _earlier_titles.clear()
+    parse_interests.cache_clear()
+    read_item.cache_clear()
 
 
 def after_ingest(paper_ids: list[int]) -> None:

@@ -76,15 +76,14 @@ def make_tokens(subscriber_id: int | None, purposes: tuple[str, ...], state: str
     return tokens
 
 
-_clock: list = [None, ""]
-
-
 def _now_b62() -> str:
-    """The current second in base 62, encoded once per second."""
-    now = int(time.time())
-    if _clock[0] != now:
-        _clock[:] = [now, signing.b62_encode(now)]
-    return _clock[1]
+    """The current second in base 62, encoded once per second, not per token."""
+    return _b62_second(int(time.time()))
+
+
+@lru_cache(maxsize=1)
+def _b62_second(second: int) -> str:
+    return signing.b62_encode(second)
 
 
 def read_token(token: str, purpose: str, max_age: int | None = None, state: str | None = None) -> int | None:
