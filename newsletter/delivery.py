@@ -16,7 +16,7 @@ import logging
 import os
 import smtplib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -297,7 +297,7 @@ class Edition:
 
     trending: list[Paper]
     papers: dict[int, Paper]
-    picks: dict[int, list[Pick]]
+    picks: Mapping[int, list[Pick]]
     sent: dict[int, set[int]]  # what each reader got from earlier digests
 
     def for_reader(self, subscriber: Subscriber) -> list[tuple[Pick, Paper]]:

@@ -7,14 +7,20 @@ One interest per line, comma or semicolon:
     no quantum
 """
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 SEPARATORS = re.compile(r"[,;\n]+")
+# read_many splits many texts at once, with this character between them.
+BOUNDARY = "\x00"
 LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 # arXiv category ids: "cs.LG", "stat.ML", "q-bio.NC", "astro-ph.CO", "math.OC"; plus archives that have no
 # sub-categories. Anything else is a topic, so a reader's "robots" never turns into a category.
@@ -113,6 +119,108 @@ def read_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
         elif value and value not in negatives:
             negatives.append(value)
     return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
+
+
+@dataclass
+class ManyInterests:
+    """The interests of many readers at once, as arrays: what read_interests says of each, without an Interests
+    value per reader (ranking a send reads a hundred thousand of them). Profiles are numbered as given."""
+
+    topic_names: list[str]  # every distinct topic (as first written) once
+    topics: np.ndarray  # profiles x most topics: indexes into topic_names, padded with len(topic_names)
+    topic_counts: np.ndarray  # per profile
+    categories: dict[int, frozenset[str]]  # per profile that has any: the arXiv categories, lowercased
+    authors: dict[int, tuple[str, ...]]  # per profile that has any: favourite authors' names as written
+    negatives: dict[int, tuple[str, ...]]  # per profile that has any: the phrases to avoid
+    wants: np.ndarray  # per profile: Interests.wants_something
+
+
+def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> ManyInterests:
+    """read_interests(texts[i], chosen[i]) for many readers (profiles) at once, to the same result.
+
+    Every piece of every text is read once per distinct piece, in one pass, and the per-reader rules (a topic
+    once by its lowercased label, at most MAX_TOPICS, authors once by their key, negatives once) are applied
+    to all readers together as array operations. Only the rarer pieces (categories, authors, negatives) are
+    gathered in Python."""
+    n = len(texts)
+    # Every text's pieces in one split (what SEPARATORS.split does per text): the texts are joined with a piece
+    # of their own, BOUNDARY, between them, unless some text holds that character. Runs of separators give
+    # empty pieces, which say nothing, as read_item says of them.
+    if None in texts:
+        texts = [text or "" for text in texts]
+    joined = f",{BOUNDARY},".join(texts)
+    owner = None
+    if joined.count(BOUNDARY) == n - 1:
+        flat = joined.replace(";", ",").replace("\n", ",").split(",")
+    else:
+        split = [SEPARATORS.split(text) for text in texts]
+        flat = list(itertools.chain.from_iterable(split))
+        owner = np.repeat(np.arange(n), np.fromiter(map(len, split), dtype=np.int64, count=n))
+    number = dict(zip(dict.fromkeys(flat), itertools.count(), strict=False))  # each distinct piece is read once
+    distinct = list(map(read_item, number))
+    code = np.fromiter(map(number.__getitem__, flat), dtype=np.int64, count=len(flat))
+    if owner is None:
+        boundary = code == number.get(BOUNDARY, -1)
+        owner, code = np.cumsum(boundary)[~boundary], code[~boundary]
+    # Per distinct piece: is it a topic, and which label and which written form.
+    labels: dict[str, int] = {}
+    values: dict[str, int] = {}
+    is_topic = np.zeros(len(distinct), dtype=bool)
+    said = np.zeros(len(distinct), dtype=bool)
+    label_of = np.zeros(len(distinct), dtype=np.int64)
+    value_of = np.zeros(len(distinct), dtype=np.int64)
+    for i, item in enumerate(distinct):
+        if item is not None:
+            said[i] = True
+            if item.kind is Kind.TOPIC:
+                is_topic[i] = True
+                label_of[i] = labels.setdefault(item.label, len(labels))
+                value_of[i] = values.setdefault(item.value, len(values))
+    # Topics: each reader's first piece of each label, in their order, at most MAX_TOPICS.
+    topical = is_topic[code]
+    who, piece = owner[topical], code[topical]
+    _, first = np.unique(who * max(len(labels), 1) + label_of[piece], return_index=True)
+    first.sort()
+    who, value = who[first], value_of[piece[first]]
+    counts = np.bincount(who, minlength=n)
+    rank = np.arange(who.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    kept = rank < MAX_TOPICS
+    who, rank, value = who[kept], rank[kept], value[kept]
+    used, row = np.unique(value, return_inverse=True)  # only topics some reader kept get a row
+    written = list(values)
+    topic_counts = np.minimum(counts, MAX_TOPICS)
+    topics = np.full((n, max(int(topic_counts.max(initial=0)), 1)), used.size, dtype=np.int64)
+    topics[who, rank] = row
+    # The other kinds of piece, reader by reader.
+    categories: dict[int, set[str]] = {}
+    authors: dict[int, dict[str, str]] = {}
+    negatives: dict[int, dict[str, None]] = {}
+    other = np.flatnonzero(~topical & said[code])
+    for reader, i in zip(owner[other].tolist(), code[other].tolist(), strict=True):
+        kind, value_, label = distinct[i]
+        if kind is Kind.CATEGORY:
+            categories.setdefault(reader, set()).add(value_.lower())
+        elif kind is Kind.AUTHOR:
+            if value_:
+                authors.setdefault(reader, {}).setdefault(value_, label)
+        elif value_:
+            negatives.setdefault(reader, {}).setdefault(value_, None)
+    for reader in np.flatnonzero(np.fromiter(map(bool, chosen), dtype=bool, count=n)).tolist():
+        picked = {c.strip().lower() for c in chosen[reader] if c and c.strip()}
+        if picked:
+            categories.setdefault(reader, set()).update(picked)
+    wants = topic_counts > 0
+    wants[list(categories)] = True
+    wants[list(authors)] = True
+    return ManyInterests(
+        topic_names=[written[v] for v in used.tolist()],
+        topics=topics,
+        topic_counts=topic_counts,
+        categories={reader: frozenset(c) for reader, c in categories.items()},
+        authors={reader: tuple(names.values()) for reader, names in authors.items()},
+        negatives={reader: tuple(phrases) for reader, phrases in negatives.items()},
+        wants=wants,
+    )
 
 
 # One reader at a time (a preview, a reader's trending section), the same texts come back: keep them. Many

@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -37,7 +38,7 @@ from papers import embeddings
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
-from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_interests, read_item
+from papers.interests import Interests, author_key, negative_pattern, parse_interests, read_item, read_many
 from papers.models import Moderation, Paper
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class CandidateIndex:
     boost: np.ndarray  # editorial multiplier
     allowed: np.ndarray  # False for rejected papers
     texts: list[str]
+    ascii_lowered: list[str | None]  # each text lowercased, None where it is not all ASCII
     vocabulary: dict[str, int]
     by_term: sparse.csc_matrix  # the TF-IDF matrix by column: which papers hold a term
     sorted_ids: np.ndarray  # ids ascending, and where each sits in `papers`, to map many ids at once
@@ -199,36 +201,39 @@ class CandidateIndex:
     authors: dict[str, np.ndarray]
     category_names: list[list[str]]  # per paper, for reasons
     author_keys: list[frozenset[str]]
-    negatives: dict[str, np.ndarray] = field(default_factory=dict)
+    negatives: dict[str, np.ndarray] = field(default_factory=dict)  # positions mentioning each phrase, by phrase
 
-    def negative_mask(self, phrases: tuple[str, ...]) -> np.ndarray:
-        """True for the papers that mention any of the phrases (title or abstract), as whole words, plurals too:
-        "no quantum" removes "quantum chemistry", not "quantization"."""
-        mask = np.zeros(len(self.papers), dtype=bool)
-        for phrase in phrases:
-            found = self.negatives.get(phrase)
-            if found is None:
-                found = self._mentions(phrase)
-                self.negatives[phrase] = found
-            mask |= found
-        return mask
+    def mentioning(self, phrase: str) -> np.ndarray:
+        """Positions of the papers that mention the phrase (title or abstract) as whole words, plurals too:
+        "no quantum" removes "quantum chemistry", not "quantization". Each phrase is looked up once per index."""
+        found = self.negatives.get(phrase)
+        if found is None:
+            found = self.negatives[phrase] = self._mentions(phrase)
+        return found
 
     def _mentions(self, phrase: str) -> np.ndarray:
         terms = analyze(phrase)
         words = len(phrase.split())
         if not terms:  # only stop words ("no the"): it would remove every paper, so it removes none
-            return np.zeros(len(self.papers), dtype=bool)
+            return np.zeros(0, dtype=np.int64)
         # One or two words are a term of the TF-IDF vocabulary (unigram or bigram): a column lookup.
         term = terms[-1] if words in (1, 2) and len(terms) == 2 * words - 1 else None
         if term is not None:
             column = self.vocabulary.get(term)
-            mask = np.zeros(len(self.papers), dtype=bool)
-            if column is not None:
-                start, end = self.by_term.indptr[column], self.by_term.indptr[column + 1]
-                mask[self.by_term.indices[start:end]] = True
-            return mask
+            if column is None:
+                return np.zeros(0, dtype=np.int64)
+            return self.by_term.indices[self.by_term.indptr[column] : self.by_term.indptr[column + 1]].astype(np.int64)
         pattern = negative_pattern([phrase])
-        return np.array([bool(pattern and pattern.search(t)) for t in self.texts], dtype=bool)
+        # The regex scans every abstract; an ASCII text can only match if it holds the phrase's longest word.
+        word = max(phrase.split(), key=len).lower() if phrase.isascii() else ""
+        return np.array(
+            [
+                i
+                for i, (text, low) in enumerate(zip(self.texts, self.ascii_lowered, strict=True))
+                if not (word and low is not None and word not in low) and pattern and pattern.search(text)
+            ],
+            dtype=np.int64,
+        )
 
 
 _indexes: OrderedDict[str, CandidateIndex] = OrderedDict()
@@ -272,11 +277,15 @@ def paper_embeddings(papers: list[Paper]) -> np.ndarray:
 
 
 def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None = None) -> CandidateIndex:
-    texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]  # the title says more than any sentence
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, dtype=np.float32)
-    tfidf = vectorizer.fit_transform(texts) if papers else sparse.csr_matrix((0, 0), dtype=np.float32)
+    # The title says more than any sentence: it counts twice.
+    tfidf = (
+        vectorizer.fit_transform([f"{p.title}. {p.title}. {p.abstract}" for p in papers])
+        if papers
+        else sparse.csr_matrix((0, 0), dtype=np.float32)
+    )
     vectors = paper_embeddings(papers) if use_embeddings else None
     similarity = (vectors @ vectors.T) if vectors is not None else (tfidf @ tfidf.T).toarray()
     similarity = np.asarray(similarity, dtype=np.float32)
@@ -291,6 +300,7 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
     duplicate_pairs = similarity >= threshold
     np.fill_diagonal(duplicate_pairs, False)
     ids = np.array([p.pk for p in papers], dtype=np.int64)
+    texts = [f"{p.title}\n{p.abstract}" for p in papers]
     now = now or timezone.now()
     trending = np.array([trending_score(p, now) for p in papers], dtype=np.float32)
     if trending.size and trending.max() > 0:
@@ -319,7 +329,8 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
             dtype=np.float32,
         ),
         allowed=np.array([p.moderation != Moderation.REJECTED for p in papers], dtype=bool),
-        texts=[f"{p.title}\n{p.abstract}" for p in papers],
+        texts=texts,
+        ascii_lowered=[t.lower() if t.isascii() else None for t in texts],
         vocabulary=dict(getattr(vectorizer, "vocabulary_", {})),
         by_term=tfidf.tocsc(),
         sorted_ids=np.sort(ids),
@@ -378,47 +389,55 @@ def _rows_of(groups: list[Sequence[int]], width: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((np.ones(columns.size, dtype=np.float32), columns, indptr), shape=(len(groups), width))
 
 
+def _spans(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """start, start + 1, ..., end - 1 for each (start, end), one after the other: many slices gathered at once."""
+    lengths = ends - starts
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+
+
 @dataclass
 class Wishes:
     """One kind of keyed interest (arXiv categories, favourite authors, negative keywords) for many readers.
 
-    Readers share wishes ("cs.LG", "no quantum"), so each distinct one is a group: which keys it holds, and which
-    candidates carry each key. Their product, a chunk of readers at a time, says where a reader's wish meets a
-    paper, without a Python loop per reader."""
+    Readers share wishes ("cs.LG", "no quantum"), so each distinct one is a group: which keys it holds, times
+    which candidates carry each key, says once per group where its wish meets a paper; a chunk of readers then
+    gathers its groups' rows, without a Python loop per reader."""
 
-    group: np.ndarray  # per profile: its wish's row in `held`, -1 for none
+    group: np.ndarray  # per profile: its wish's row in `meets`, -1 for none
     labels: list[Hashable]  # per group: the wish as the reader wrote it, for reasons
-    held: sparse.csr_matrix  # groups x keys
-    carried: sparse.csr_matrix  # keys x papers
+    meets: sparse.csr_matrix  # groups x papers: where each group's wish meets a paper (groups x keys x papers)
     said: dict[int, str] = field(default_factory=dict)  # reasons made so far, by group x papers + position
 
     @classmethod
     def build(
         cls,
-        per_profile: Sequence[Hashable],
+        n_profiles: int,
+        wished: Mapping[int, Hashable],
         keys_of: Callable[[Hashable], Iterable[str]],
         papers_with: Callable[[str], np.ndarray],
         n_papers: int,
     ) -> "Wishes":
+        """wished: {profile: its wish} for the profiles that have one."""
         groups: dict[Hashable, int] = {}
-        group = np.fromiter(
-            (groups.setdefault(wish, len(groups)) if wish else -1 for wish in per_profile),
-            dtype=np.int64,
-            count=len(per_profile),
-        )
+        group = np.full(n_profiles, -1, dtype=np.int64)
+        if wished:
+            group[list(wished)] = [groups.setdefault(wish, len(groups)) for wish in wished.values()]
         keys: dict[str, int] = {}
         held = [[keys.setdefault(key, len(keys)) for key in keys_of(wish)] for wish in groups]
         carried = [papers_with(key) for key in keys]
-        return cls(group, list(groups), _rows_of(held, len(keys)), _rows_of(carried, n_papers))
+        meets = (_rows_of(held, len(keys)) @ _rows_of(carried, n_papers)).tocsr()
+        meets.eliminate_zeros()
+        return cls(group, list(groups), meets)
 
     def met(self, profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, positions) where a reader of the chunk (given by profile) wants a paper's key."""
         group = self.group[profiles]
         rows = np.flatnonzero(group >= 0)
-        if not rows.size or not self.carried.nnz:
+        if not rows.size or not self.meets.nnz:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        met = (self.held[group[rows]] @ self.carried).tocoo()
-        return rows[met.row], met.col.astype(np.int64)
+        starts, ends = self.meets.indptr[group[rows]], self.meets.indptr[group[rows] + 1]
+        return np.repeat(rows, ends - starts), self.meets.indices[_spans(starts, ends)].astype(np.int64)
 
     def reasons(
         self, describe: Callable[[int, Hashable], str], profiles: np.ndarray, positions: np.ndarray, n_papers: int
@@ -439,8 +458,7 @@ class Readers:
 
     pks: list[int]
     limits: np.ndarray  # per reader: how many "For you" papers at most
-    profile: np.ndarray  # per reader: their row in `profiles`
-    profiles: list[Interests]  # each distinct (interests text, chosen categories) once
+    profile: np.ndarray  # per reader: their profile, each distinct (interests text, chosen categories) once
     wants: np.ndarray  # per profile: anything to match at all (else the trending section only)
     topic_names: list[str]  # every distinct topic once, in the order of the topic x paper matrix rows
     topic_reasons: np.ndarray  # per row of that matrix: "matches: <topic>" ("" for the "no topic" row), objects
@@ -452,52 +470,63 @@ class Readers:
 
     @classmethod
     def read(cls, subscribers: Sequence, index: CandidateIndex) -> "Readers":
-        rows: dict[tuple[str, tuple[str, ...]], int] = {}
-        profile = np.fromiter(
-            (rows.setdefault(interests_key(s), len(rows)) for s in subscribers), dtype=np.int64, count=len(subscribers)
+        texts = list(map(attrgetter("interests"), subscribers))
+        chosen = list(map(tuple, map(attrgetter("categories"), subscribers)))
+        # Readers with the same text and categories are one profile, read once: each reader's first reader.
+        first: dict[tuple[str, tuple[str, ...]], int] = {}
+        firsts = np.fromiter(
+            map(first.setdefault, zip(texts, chosen, strict=True), itertools.count()),
+            dtype=np.int64,
+            count=len(subscribers),
         )
-        profiles = list(itertools.starmap(read_interests, rows))
-        names: dict[str, int] = {}
-        flat = [names.setdefault(t, len(names)) for i in profiles for t in i.topics]
-        counts = np.fromiter((len(i.topics) for i in profiles), dtype=np.int64, count=len(profiles))
-        topics = np.full((len(profiles), max(int(counts.max()), 1)), len(names), dtype=np.int64)
-        starts = np.cumsum(counts) - counts
-        topics[np.repeat(np.arange(len(profiles)), counts), np.arange(len(flat)) - np.repeat(starts, counts)] = flat
-        n_papers, nothing = len(index.papers), np.zeros(0, dtype=np.int64)
-        default = settings.DIGEST_FOR_YOU_COUNT
+        distinct, profile = np.unique(firsts, return_inverse=True)
+        read = read_many(
+            list(map(texts.__getitem__, distinct.tolist())), list(map(chosen.__getitem__, distinct.tolist()))
+        )
+        limits = list(map(attrgetter("papers_per_digest"), subscribers))
+        if None in limits:
+            limits = [settings.DIGEST_FOR_YOU_COUNT if limit is None else limit for limit in limits]
+        n_profiles, n_papers, nothing = len(distinct), len(index.papers), np.zeros(0, dtype=np.int64)
         return cls(
-            pks=[s.pk for s in subscribers],
-            limits=np.fromiter(
-                (default if s.papers_per_digest is None else s.papers_per_digest for s in subscribers),
-                dtype=np.int64,
-                count=len(subscribers),
-            ),
+            pks=_pks(subscribers),
+            limits=np.array(limits, dtype=np.int64),
             profile=profile,
-            profiles=profiles,
-            wants=np.fromiter((i.wants_something for i in profiles), dtype=bool, count=len(profiles)),
-            topic_names=list(names),
-            topic_reasons=np.array([*(f"matches: {t}" for t in names), ""], dtype=object),
-            topics=topics,
-            topic_counts=counts,
+            wants=read.wants,
+            topic_names=read.topic_names,
+            topic_reasons=np.array([*(f"matches: {t}" for t in read.topic_names), ""], dtype=object),
+            topics=read.topics,
+            topic_counts=read.topic_counts,
             categories=Wishes.build(
-                [frozenset(c.lower() for c in i.categories) for i in profiles],
+                n_profiles,
+                read.categories,
                 lambda wanted: wanted,
                 lambda key: index.categories.get(key, nothing),
                 n_papers,
             ),
             authors=Wishes.build(
-                [i.author_names for i in profiles],
+                n_profiles,
+                read.authors,
                 lambda names: map(author_key, names),
                 lambda key: index.authors.get(key, nothing),
                 n_papers,
             ),
             negatives=Wishes.build(
-                [i.negatives for i in profiles],
+                n_profiles,
+                read.negatives,
                 lambda phrases: phrases,
-                lambda phrase: np.flatnonzero(index.negative_mask((phrase,))),
+                index.mentioning,
                 n_papers,
             ),
         )
+
+
+def _pks(rows: Sequence) -> list[int]:
+    """Each row's pk. Subscriber rows' ids are read as the attribute Django stores them in: the `pk` property
+    runs Python per row, a few hundredths of a second per hundred thousand readers."""
+    meta = getattr(rows[0], "_meta", None)
+    if meta is not None and all(map(type(rows[0]).__instancecheck__, rows)):
+        return list(map(attrgetter(meta.pk.attname), rows))
+    return list(map(attrgetter("pk"), rows))
 
 
 def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> tuple[np.ndarray, ...]:
@@ -520,7 +549,7 @@ def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, It
 
 def _rank_chunk(
     index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping
-) -> dict[int, list[Pick]]:
+) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     profile = readers.profile[chunk]
     n, n_papers = profile.size, len(index.papers)
     width = max(int(readers.topic_counts[profile].max()), 1)
@@ -551,13 +580,11 @@ def _rank_chunk(
     for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
         matched[rows, positions] = False
     # Only the papers a reader matched can be picked: a few dozen of 500. Their scores, best first per reader,
-    # and each reader's best MMR pool of them. One stable sort orders by row, then score: a row's scores span
-    # less than `span`, so rows never interleave, and float64 holds row x span - score exactly.
-    rows, positions = np.divmod(np.flatnonzero(matched), n_papers)  # (faster than a 2-D nonzero)
+    # and each reader's best MMR pool of them: one sort of (row, score descending, position) packed in an int64.
+    flat = np.flatnonzero(matched)  # row x n_papers + position: faster than a 2-D nonzero
+    rows, positions = np.divmod(flat, n_papers)
     final = (total[rows, positions] + TRENDING_WEIGHT * index.trending[positions]) * index.boost[positions]
-    span = float(final.max() - final.min()) + 1.0 if final.size else 1.0
-    order = np.argsort(rows * span - final.astype(np.float64), kind="stable")
-    rows, positions, final = rows[order], positions[order], final[order]
+    rows, positions, final = _best_first(rows, positions, final.astype(np.float32), n, n_papers)
     k = int(readers.limits[chunk].max())
     pool = min(n_papers, k * MMR_POOL_FACTOR)
     counts = np.bincount(rows, minlength=n)
@@ -573,6 +600,30 @@ def _rank_chunk(
     topic[rows, rank] = np.argmax(np.take(scores, inverse[rows] * n_papers + positions[:, None]), axis=1)
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
     return _picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
+
+
+# A float32 score's bits, as _best_first packs them into its sort keys.
+FLOAT_BITS = 32
+FLOAT_MASK = (1 << FLOAT_BITS) - 1
+
+
+def _best_first(
+    rows: np.ndarray, positions: np.ndarray, scores: np.ndarray, n_rows: int, n_papers: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, positions, scores) ordered by row, then score from best, then position: one sort of int64 keys,
+    (row | score's bits, order-preserving and reversed | position), which also carry the values back."""
+    position_bits = max(int(n_papers - 1).bit_length(), 1)
+    row_bits = max(int(n_rows - 1).bit_length(), 1)
+    if row_bits + FLOAT_BITS + position_bits > 63:
+        raise ValueError(f"{n_rows} readers x {n_papers} papers do not fit one sort key: rank in smaller chunks")
+    bits = scores.astype(np.float32).view(np.uint32)
+    ascending = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))  # unsigned order = float order
+    descending = (np.uint32(FLOAT_MASK) - ascending).astype(np.int64)
+    keys = np.sort((rows << (FLOAT_BITS + position_bits)) | (descending << position_bits) | positions)
+    descending = ((keys >> position_bits) & FLOAT_MASK).astype(np.uint32)
+    ascending = np.uint32(FLOAT_MASK) - descending
+    bits = np.where(ascending >> 31, ascending & np.uint32(FLOAT_MASK >> 1), ~ascending)
+    return keys >> (FLOAT_BITS + position_bits), keys & ((1 << position_bits) - 1), bits.view(np.float32)
 
 
 def mmr(
@@ -630,8 +681,9 @@ def _picks(
     table: np.ndarray,
     topical: np.ndarray,
     hits: list,
-) -> dict[int, list[Pick]]:
-    """{subscriber id: picks} with their reasons, built only for the papers picked."""
+) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The chunk's picks as arrays, for PickLists: (subscriber ids, picks per subscriber, then per pick in
+    order: paper id, score, reason), reasons made only for the papers picked."""
     valid = picked >= 0
     owner, where = np.flatnonzero(valid) // valid.shape[1], picked[valid]
     # The topic each pick matched, as a row of the topic matrix ("no topic" when it matched otherwise).
@@ -646,13 +698,8 @@ def _picks(
         )
         before = reasons[at]
         reasons[at] = np.where(before != "", before + "; " + extra, extra)
-    # One flat list of Picks, built in C (tuple.__new__: a million Picks per 100k readers, Pick(...) would run
-    # Python), then each reader's slice of it.
-    make = functools.partial(tuple.__new__, Pick)
-    scores = np.round(picked_scores[valid], 4).tolist()
-    flat = list(map(make, zip(index.ids[where].tolist(), scores, reasons.tolist(), strict=True)))
-    ends = np.cumsum(valid.sum(axis=1)).tolist()
-    return dict(zip(readers.pks[chunk], map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)), strict=True))
+    counts = valid.sum(axis=1)
+    return readers.pks[chunk], counts, index.ids[where], np.round(picked_scores[valid], 4), reasons
 
 
 def _category_reason(index: CandidateIndex, position: int, wanted: frozenset[str]) -> str:
@@ -666,12 +713,44 @@ def _author_reason(index: CandidateIndex, position: int, names: tuple[str, ...])
     return "author: " + next(name for name in names if author_key(name) in on_paper)
 
 
+class PickLists(Mapping[int, list[Pick]]):
+    """{subscriber id: their "For you" picks, best first}, as for_you_many ranked them.
+
+    Kept as flat arrays (paper ids, scores, reasons, and where each reader's run starts), not as a million
+    Pick tuples: a send reads each reader's list once, when it renders their digest, and a tuple made then
+    is gone with the digest."""
+
+    def __init__(self, parts: Sequence[tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        pks = list(itertools.chain.from_iterable(part[0] for part in parts))
+        self._row = dict(zip(pks, itertools.count(), strict=False))
+        counts = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
+        self._starts = np.concatenate(([0], np.cumsum(counts))).tolist()
+        self._ids, self._scores, self._reasons = (
+            np.concatenate([part[field] for part in parts]) if parts else np.zeros(0) for field in (2, 3, 4)
+        )
+
+    def __getitem__(self, pk: int) -> list[Pick]:
+        row = self._row[pk]
+        at = slice(self._starts[row], self._starts[row + 1])
+        make = functools.partial(tuple.__new__, Pick)  # Pick(...) would run Python per pick
+        return list(
+            map(make, zip(self._ids[at].tolist(), self._scores[at].tolist(), self._reasons[at].tolist(), strict=True))
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+
 def for_you_many(
     subscribers: Sequence, candidates: Sequence[Paper], exclude: Mapping[int, Iterable[int]]
-) -> dict[int, list[Pick]]:
+) -> Mapping[int, list[Pick]]:
     """ "For you" for many subscribers at once: {subscriber id: picks, best first}.
 
-    Each subscriber gets at most `papers_per_digest` picks, none of the paper ids in `exclude[id]` (nor their
+    Subscribers are Subscriber rows or anything with their pk, interests, categories and papers_per_digest.
+    Each gets at most `papers_per_digest` picks, none of the paper ids in `exclude[id]` (nor their
     near-duplicates), nothing matching their negative keywords, nothing rejected. A subscriber with no
     interests gets no picks (the trending section only)."""
     subscribers = list(subscribers)
@@ -680,21 +759,23 @@ def for_you_many(
     if not candidates:
         return {s.pk: [] for s in subscribers}
     index = candidate_index(candidates)
-    result: dict[int, list[Pick]] = {}
     with _collector_paused():
         readers = Readers.read(subscribers, index)
         # Every distinct topic is scored against the papers once, however many readers share it.
         topics = topic_matrix(index, readers.topic_names)
-        for start in range(0, len(subscribers), RANK_CHUNK_SIZE):
-            chunk = slice(start, start + RANK_CHUNK_SIZE)
-            result.update(_rank_chunk(index, readers, chunk, topics, exclude))
-    return result
+        return PickLists(
+            [
+                _rank_chunk(index, readers, slice(start, start + RANK_CHUNK_SIZE), topics, exclude)
+                for start in range(0, len(subscribers), RANK_CHUNK_SIZE)
+            ]
+        )
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """A million new Picks would run Python's cycle collector thousands of times, each pass walking every
-    object made so far; Picks, lists and strings form no cycles, so it waits until the ranking is done."""
+    """Reading a hundred thousand interest texts makes a million short-lived lists and strings, which would run
+    Python's cycle collector hundreds of times, each pass walking every object made so far; they form no
+    cycles, so it waits until the ranking is done."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -11,6 +11,7 @@ from papers.interests import (
     parse_interests,
     read_interests,
     read_item,
+    read_many,
 )
 
 
@@ -85,3 +86,40 @@ def test_a_send_reads_the_same_interests_as_one_reader_does():
     assert read_interests(text, ("stat.ML",)) == parse_interests(text, ("stat.ML",))
     assert read_interests(text).topics == ("Continual learning", "speech synthesis")
     assert parse_interests(text) is parse_interests(text)  # one reader at a time: kept
+
+
+MANY_TEXTS = [
+    "continual learning, speech synthesis\nrobots; cs.LG; stat.ML",
+    "Speech, speech,  speech ; SPEECH synthesis, speech synthesis",
+    "author: Léa Dupont, by: lea dupont, author: Yoshua Bengio, author: ???",
+    "no quantum, -crypto, without medical imaging, no quantum, no, -",
+    ", ".join(f"topic {n}" for n in range(30)),
+    "robots, large-scale training, hep-th, q-bio.NC, CS.lg",
+    "",
+    None,
+    " , ;\n\n,",
+    "\x00\x01, ok then",
+    "a,\x00,b",  # the character read_many joins texts with, as a piece of its own
+    "'; DROP TABLE papers; --",
+    "é" * 300,
+    "continual learning",
+]
+
+
+@pytest.mark.parametrize("with_separator_text", [False, True])
+def test_many_readers_are_read_as_each_alone(with_separator_text):
+    """read_many (ranking a send) and read_interests (one reader) must agree on every rule."""
+    texts = [t for t in MANY_TEXTS if with_separator_text or not (t and "\x00" in t)]
+    chosen = [(), ("cs.LG", " "), ("Q-BIO.NC",), (), ("", "stat.ML")] * 3
+    texts, chosen = texts * 2, (chosen * 6)[: 2 * len(texts)]
+    many = read_many(texts, chosen)
+    for reader, (text, categories) in enumerate(zip(texts, chosen, strict=True)):
+        alone = read_interests(text or "", categories)
+        topics = many.topics[reader, : many.topic_counts[reader]]
+        assert tuple(many.topic_names[t] for t in topics) == alone.topics, text
+        assert many.categories.get(reader, frozenset()) == {c.lower() for c in alone.categories}, text
+        assert many.authors.get(reader, ()) == alone.author_names, text
+        assert many.negatives.get(reader, ()) == alone.negatives, text
+        assert many.wants[reader] == alone.wants_something, text
+    assert len(many.topic_names) == len(set(many.topic_names))  # a topic's row is shared by its readers
+    assert (many.topics[many.topic_counts == 0] == len(many.topic_names)).all()  # padding is the "no topic" row

@@ -3,6 +3,7 @@ keywords, categories, favourite authors, editorial overrides, exclusions, reason
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from papers import ranking
@@ -167,3 +168,42 @@ def test_shared_category_and_author_wishes_keep_each_readers_own_words(db):
     assert [p.paper_id for p in picks[3]] == [p.paper_id for p in picks[4]]
     assert {p.reason for p in picks[3]} == {f"author: {author.upper()}"}
     assert {p.reason for p in picks[4]} == {f"author: {author.lower()}"}
+
+
+def test_best_first_orders_by_reader_then_score_then_position():
+    """The packed sort key gives what a stable sort by (reader, -score) gives, ties and signs included."""
+    rng = np.random.default_rng(7)
+    n_rows, n_papers = 300, 700
+    rows = rng.integers(0, n_rows, 5_000)
+    positions = rng.integers(0, n_papers, 5_000)
+    scores = rng.choice(np.array([-2.5, -0.0, 0.0, 1e-30, 0.1, 0.1, 0.35, 7.0, 1e30], dtype=np.float32), 5_000)
+    scores = (scores + rng.integers(0, 3, 5_000).astype(np.float32) * 0.25).astype(np.float32)
+    got = ranking._best_first(rows, positions, scores, n_rows, n_papers)
+    order = np.lexsort((positions, -scores.astype(np.float64), rows))
+    assert [a.tolist() for a in got] == [rows[order].tolist(), positions[order].tolist(), scores[order].tolist()]
+
+
+def test_negative_phrases_match_in_any_script_and_case(seed):
+    """A phrase with a stop word is searched in the text itself; texts that are not ASCII are searched too
+    ("K", the Kelvin sign, is a "k" to a case-blind reader)."""
+    papers = list(seed.values())
+    target = next(p for p in papers if "reinforcement learning" in p.abstract.lower())
+    target.abstract = "We study THE \u212anot problem in reinforcement learning. " + target.abstract
+    shown = for_you("reinforcement learning", papers, 50)
+    assert target.pk in {p.paper_id for p in shown}
+    hidden = for_you("reinforcement learning, no the knot", papers, 50)
+    assert hidden and target.pk not in {p.paper_id for p in hidden}
+
+
+def test_picks_read_back_the_same_each_time_and_as_a_mapping(seed):
+    papers = list(seed.values())
+    readers = [
+        SimpleNamespace(pk=n, interests=text, categories=[], papers_per_digest=3)
+        for n, text in ((7, "continual learning"), (3, ""), (5, "speech synthesis"))
+    ]
+    picks = for_you_many(readers, papers, {})
+    assert list(picks) == [7, 3, 5] and len(picks) == 3 and 4 not in picks and picks.get(4) is None
+    assert picks[7] == picks[7] and picks[7] is not picks[7]  # each reading is the reader's own list
+    assert picks[3] == [] and len(picks[7]) == 3 and picks[5]
+    assert dict(picks) == {7: picks[7], 3: [], 5: picks[5]}
+    assert all(isinstance(p, ranking.Pick) and isinstance(p.score, float) for p in picks[7])
