@@ -15,7 +15,6 @@ gather per reader, top-k per row with argpartition); see for_you_many.
 
 import functools
 import gc
-import hashlib
 import itertools
 import logging
 import math
@@ -100,6 +99,8 @@ RANK_CHUNK_SIZE = 2_000
 INDEX_CACHE_SIZE = 4
 # Topics scored against the papers per block: 4,096 x 500 dense floats is 8 MB before it is made sparse.
 TOPIC_BLOCK = 4_096
+# Topic rows kept per candidate index (a few dozen matches each): a day's distinct topics, with room to spare.
+TOPIC_CACHE_SIZE = 200_000
 # How far back the delivery ledger is read to avoid repeats: past the candidate window of any digest
 # (two days daily, a week for weekly readers), with room to spare.
 REPEAT_LOOKBACK = timedelta(days=30)
@@ -202,6 +203,7 @@ class CandidateIndex:
     category_names: list[list[str]]  # per paper, for reasons
     author_keys: list[frozenset[str]]
     negatives: dict[str, np.ndarray] = field(default_factory=dict)  # positions mentioning each phrase, by phrase
+    topic_rows: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see topic_matrix
 
     def mentioning(self, phrase: str) -> np.ndarray:
         """Positions of the papers that mention the phrase (title or abstract) as whole words, plurals too:
@@ -236,17 +238,29 @@ class CandidateIndex:
         )
 
 
-_indexes: OrderedDict[str, CandidateIndex] = OrderedDict()
+_indexes: OrderedDict[tuple, CandidateIndex] = OrderedDict()
 
 
-def _fingerprint(papers: Sequence[Paper], use_embeddings: bool) -> str:
-    digest = hashlib.sha256(str(use_embeddings).encode())
-    for p in papers:
-        digest.update(
-            repr((p.pk, p.title, p.abstract, p.moderation, p.featured, p.pinned, p.upvotes, p.num_comments)).encode()
-            + repr((p.github_stars, p.first_seen, p.categories, p.authors, p.embedding is not None)).encode()
+# What the candidate index is built from, per paper (with its categories, authors and whether it has an
+# embedding): equal fingerprints, the same index.
+INDEXED_FIELDS = attrgetter(
+    "pk", "title", "abstract", "moderation", "featured", "pinned", "upvotes", "num_comments", "github_stars",
+    "first_seen", "primary_category",
+)  # fmt: skip
+
+
+def _fingerprint(papers: Sequence[Paper], use_embeddings: bool) -> tuple:
+    """The candidate set as one hashable value, compared in full when it is found: no two different sets can
+    share an index. Cheap to make for every chunk of a send, since the strings' hashes are kept."""
+    return use_embeddings, tuple(
+        (
+            INDEXED_FIELDS(p),
+            tuple(map(str, p.categories or ())),
+            tuple(map(str, p.authors or ())),
+            p.embedding is not None,
         )
-    return digest.hexdigest()
+        for p in papers
+    )
 
 
 def candidate_index(papers: Sequence[Paper], now: datetime | None = None) -> CandidateIndex:
@@ -372,13 +386,29 @@ def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
 
 
 def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
-    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row."""
-    blocks = [
-        sparse.csr_matrix(topic_scores(index, topics[start : start + TOPIC_BLOCK]))
-        for start in range(0, len(topics), TOPIC_BLOCK)
-    ]
-    blocks.append(sparse.csr_matrix((1, len(index.papers)), dtype=np.float32))
-    return sparse.vstack(blocks, format="csr", dtype=np.float32)
+    """(topics + 1) x papers, sparse: only matches are non-zero. The last row is the "no topic" row.
+
+    Each topic's row is scored once per candidate index and kept with it: the chunks of a send share most of
+    their readers' topics."""
+    known = index.topic_rows
+    missing = [topic for topic in topics if topic not in known]
+    fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for start in range(0, len(missing), TOPIC_BLOCK):
+        block = sparse.csr_matrix(topic_scores(index, missing[start : start + TOPIC_BLOCK]))
+        for i, topic in enumerate(missing[start : start + TOPIC_BLOCK]):
+            at = slice(block.indptr[i], block.indptr[i + 1])
+            fresh[topic] = block.indices[at], block.data[at]
+    rows = [fresh.get(topic) or known[topic] for topic in topics]
+    if len(known) + len(fresh) > TOPIC_CACHE_SIZE:
+        known.clear()
+    known.update(fresh)
+    if not rows:
+        return sparse.csr_matrix((1, len(index.papers)), dtype=np.float32)
+    lengths = np.fromiter((len(columns) for columns, _ in rows), dtype=np.int64, count=len(rows))
+    indptr = np.concatenate(([0], np.cumsum(lengths), [lengths.sum()]))
+    columns = np.concatenate([columns for columns, _ in rows])
+    values = np.concatenate([values for _, values in rows]).astype(np.float32, copy=False)
+    return sparse.csr_matrix((values, columns, indptr), shape=(len(rows) + 1, len(index.papers)))
 
 
 def _rows_of(groups: list[Sequence[int]], width: int) -> sparse.csr_matrix:

@@ -207,3 +207,16 @@ def test_picks_read_back_the_same_each_time_and_as_a_mapping(seed):
     assert picks[3] == [] and len(picks[7]) == 3 and picks[5]
     assert dict(picks) == {7: picks[7], 3: [], 5: picks[5]}
     assert all(isinstance(p, ranking.Pick) and isinstance(p.score, float) for p in picks[7])
+
+
+def test_a_candidate_changed_in_place_is_ranked_afresh(seed):
+    """The candidate index and the topic rows kept with it belong to the exact candidates they were built from."""
+    papers = list(seed.values())
+    first = for_you("continual learning", papers, 5)[0].paper_id
+    top = next(p for p in papers if p.pk == first)
+    top.moderation = Moderation.REJECTED
+    assert first not in {p.paper_id for p in for_you("continual learning", papers, 5)}
+    other = next(p for p in papers if "continual" not in f"{p.title} {p.abstract}".lower())
+    assert other.pk not in {p.paper_id for p in for_you("continual learning", papers, 79)}
+    other.abstract += " We study continual learning: continual learning without forgetting."
+    assert other.pk in {p.paper_id for p in for_you("continual learning", papers, 79)}
