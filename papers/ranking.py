@@ -563,7 +563,7 @@ def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, It
     """(rows, positions) where the paper is excluded for the reader, or is a near-duplicate of one that is (a
     second version of a paper sent before is not new)."""
     n, n_papers = len(pks), len(index.papers)
-    sets = [exclude.get(pk) or () for pk in pks]
+    sets = list(map(exclude.get, pks, itertools.repeat(())))
     lengths = np.fromiter(map(len, sets), dtype=np.int64, count=n)
     if not lengths.any() or not n_papers:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
