@@ -681,13 +681,19 @@ def mmr(
     for step in range(k):
         if not live.size:
             break
-        adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * same_topic
-        choice = np.argmax(adjusted, axis=1)
-        ok = np.isfinite(adjusted[here, choice]) & (step < limits)
+        if step:
+            adjusted = score - DIVERSITY_WEIGHT * closeness - TOPIC_REPEAT_PENALTY * same_topic
+            choice = np.argmax(adjusted, axis=1)
+            best = adjusted[here, choice]
+        else:  # nothing picked yet: each pool is best first, so its first paper
+            choice, best = np.zeros(live.size, dtype=np.int64), score[:, 0]
+        ok = np.isfinite(best) & (step < limits)
         chosen = candidates[here, choice]
         picked[live[ok], step] = chosen[ok]
         picked_scores[live[ok], step] = score[here, choice][ok]
         picked_topic[live[ok], step] = topic[here, choice][ok]
+        if step == k - 1:
+            break
         if not ok.all():  # a reader with nothing left (or a full list) is done: the next steps skip them
             keep, choice, chosen = np.flatnonzero(ok), choice[ok], chosen[ok]
             live, candidates, score, topic = live[keep], candidates[keep], score[keep], topic[keep]
