@@ -46,6 +46,9 @@ class OutboxBackend(BaseEmailBackend):
 
 
 SMTP_START_MAIL_INPUT = 354  # the reply to DATA that asks for the message
+SMTP_CLOSING = 421  # service not available: the server closes the session
+SMTP_OK = 250
+SMTP_WILL_FORWARD = 251  # a recipient accepted for forwarding
 # A bare ASCII address needs none of sanitize_address's parsing (names, encodings, IDN): ours are stored
 # so (subscribers.addresses keeps domains in punycode), and parsing them cost as much as building a message.
 BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
@@ -93,15 +96,81 @@ class FastPathClient:
         return self.getreply()
 
 
+class PipeliningClient(FastPathClient):
+    """Sends MAIL FROM, RCPT TO and DATA in one write when the server offers PIPELINING (RFC 2920), then reads
+    their replies: two round trips per message instead of four. Most relays and providers' SMTP endpoints
+    offer it, and on loopback it more than doubles what one connection carries. Replies are read in full
+    whatever they say, so the session stays in step; refusals raise what smtplib.sendmail raises, with the
+    same RSET or close. Messages outside our fast paths (display names, SMTPUTF8, dot-stuffing) take
+    smtplib's own sendmail."""
+
+    def sendmail(
+        self, from_addr: str, to_addrs: str | list[str], msg: bytes | str, mail_options=(), rcpt_options=()
+    ) -> dict:
+        recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
+        self.ehlo_or_helo_if_needed()
+        if not (
+            self.has_extn("pipelining")
+            and isinstance(msg, bytes)
+            and not msg.startswith(b".")
+            and b"\n." not in msg
+            and recipients
+            and all(BARE_ADDRESS.fullmatch(address) for address in [from_addr, *recipients])
+            and not any(option.lower() == "smtputf8" for option in [*mail_options, *rcpt_options])
+        ):
+            return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
+        options = [f"size={len(msg)}"] if self.does_esmtp and self.has_extn("size") else []
+        options += mail_options
+        commands = [f"MAIL FROM:<{from_addr}>{_options(self, tuple(options))}"]
+        commands += [f"RCPT TO:<{address}>{_options(self, tuple(rcpt_options))}" for address in recipients]
+        self.send("\r\n".join([*commands, "DATA", ""]))
+        code, reply = self.getreply()
+        if code == SMTP_CLOSING:
+            self.close()
+            raise smtplib.SMTPSenderRefused(code, reply, from_addr)
+        refused_sender = (code, reply) if code != SMTP_OK else None
+        refused = {}
+        for address in recipients:
+            code, reply = self.getreply()
+            if code not in (SMTP_OK, SMTP_WILL_FORWARD):
+                refused[address] = (code, reply)
+            if code == SMTP_CLOSING:
+                self.close()
+                if refused_sender:
+                    raise smtplib.SMTPSenderRefused(*refused_sender, from_addr)
+                raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = self.getreply()  # to DATA
+        if code == SMTP_START_MAIL_INPUT and (refused_sender or len(refused) == len(recipients)):
+            self.send(b".\r\n")  # a server that took DATA with no one to deliver to: end it, empty
+            self.getreply()
+        if refused_sender:
+            self._rset()
+            raise smtplib.SMTPSenderRefused(*refused_sender, from_addr)
+        if len(refused) == len(recipients):
+            self._rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if code != SMTP_START_MAIL_INPUT:
+            raise smtplib.SMTPDataError(code, reply)
+        self.send(msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n"))
+        code, reply = self.getreply()
+        if code != SMTP_OK:
+            if code == SMTP_CLOSING:
+                self.close()
+            else:
+                self._rset()
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
+
+
 def _options(client: smtplib.SMTP, options: tuple) -> str:
     return " " + " ".join(options) if options and client.does_esmtp else ""
 
 
-class SMTPClient(FastPathClient, smtplib.SMTP):
+class SMTPClient(PipeliningClient, smtplib.SMTP):
     pass
 
 
-class SMTPSSLClient(FastPathClient, smtplib.SMTP_SSL):
+class SMTPSSLClient(PipeliningClient, smtplib.SMTP_SSL):
     pass
 
 

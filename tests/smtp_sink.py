@@ -1,6 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd) that counts what it accepts and can misbehave on purpose:
 421 on MAIL FROM (service unavailable, closes the session), 451 on RCPT TO (greylisting), and 550 for
-addresses that start with "reject". Used in-process by the tests and as a subprocess by the benchmark:
+senders and recipients whose address starts with "reject". With pipelining=True it offers PIPELINING
+(RFC 2920); aiosmtpd reads commands one line at a time, so pipelined ones are answered in order.
+Used in-process by the tests and as a subprocess by the benchmark:
 `python -m tests.smtp_sink PORT` prints "ready"; then for each line on stdin: "count" prints the messages
 accepted so far, "dump PATH" writes every accepted message (envelope and bytes) to PATH as a pickle, prints
 "ok" and forgets them."""
@@ -25,7 +27,8 @@ def free_port() -> int:
 
 
 class Handler:
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, pipelining: bool = False) -> None:
+        self.pipelining = pipelining  # offer PIPELINING (RFC 2920) in the EHLO reply
         self.received: Counter[str] = Counter()
         self.keep = keep  # keep each message's envelope and bytes, to send the very same ones again
         self.kept: list[tuple[str, list[str], bytes]] = []
@@ -34,8 +37,17 @@ class Handler:
         self.refused = Counter()
         self.lock = threading.Lock()
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:
+            if address.startswith(REJECTED_PREFIX):
+                self.refused["550 sender"] += 1
+                return "550 5.7.1 Sender refused"
             if self.refuse_mail > 0:
                 self.refuse_mail -= 1
                 self.refused["421"] += 1
@@ -68,8 +80,8 @@ class Handler:
         return sum(self.received.values())
 
 
-def start(port: int | None = None, keep: bool = False) -> tuple[Controller, Handler, int]:
-    handler = Handler(keep)
+def start(port: int | None = None, keep: bool = False, pipelining: bool = False) -> tuple[Controller, Handler, int]:
+    handler = Handler(keep, pipelining)
     port = port or free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()

@@ -43,9 +43,9 @@ def readers(n: int, prefix: str = "reader", **fields) -> list[Subscriber]:
     return Subscriber.objects.bulk_create(Subscriber(email=f"{prefix}{i}@example.com", **fields) for i in range(n))
 
 
-@pytest.fixture
-def sink(settings):
-    controller, handler, port = smtp_sink.start()
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def sink(settings, request):
+    controller, handler, port = smtp_sink.start(pipelining=request.param)
     settings.EMAIL_BACKEND = "newsletter.mail.SMTPBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
     settings.DELIVERY_RETRY_BASE_SECONDS = 0  # in-process retries run at once; the schedule is tested below

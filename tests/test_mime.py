@@ -93,9 +93,10 @@ def test_boundary_differs_per_message_and_is_not_in_the_body():
     assert first.count(boundary.encode()) == 4  # in the header, before each part, and closing
 
 
-@pytest.fixture
-def sink():
-    controller, handler, port = smtp_sink.start(keep=True)
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def sink(request):
+    """The sink, without and with PIPELINING on offer: every SMTP test runs both ways."""
+    controller, handler, port = smtp_sink.start(keep=True, pipelining=request.param)
     yield handler, port
     controller.stop()
 
@@ -137,3 +138,34 @@ def test_smtp_client_paths_deliver_the_same_message(sink, to, text):
     expected = message.wire_bytes()
     same_boundary = content.replace(parsed(content).get_boundary().encode(), parsed(expected).get_boundary().encode())
     assert same_boundary.rstrip(b"\r\n") == expected.rstrip(b"\r\n")
+
+
+def test_with_pipelining_a_message_takes_two_writes_instead_of_four(sink):
+    handler, port = sink
+    backend = get_connection("newsletter.mail.SMTPBackend", host="127.0.0.1", port=port)
+    backend.open()
+    writes = []
+    send = backend.connection.send
+    backend.connection.send = lambda data: (writes.append(data), send(data))[1]
+    assert backend.send_messages([make(to="a@example.com"), make(to="b@example.com")]) == 2
+    backend.close()
+    per_message = [w for w in writes if not str(w).lower().startswith(("ehlo", "quit"))]
+    assert len(per_message) == (4 if handler.pipelining else 8)
+    assert handler.received == {"a@example.com": 1, "b@example.com": 1}
+
+
+def test_after_a_refusal_the_same_session_delivers_the_next_message(sink):
+    """Pipelined replies are read in full, refusals or not: the session stays in step."""
+    handler, port = sink
+    backend = get_connection("newsletter.mail.SMTPBackend", host="127.0.0.1", port=port)
+    backend.open()
+    session = backend.connection
+    with pytest.raises(smtplib.SMTPSenderRefused):
+        backend.send_messages([make(from_email=f"{smtp_sink.REJECTED_PREFIX}@example.org")])
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        backend.send_messages([make(to=f"{smtp_sink.REJECTED_PREFIX}@example.com")])
+    assert backend.send_messages([make(to="reader@example.com")]) == 1
+    assert backend.connection is session
+    backend.close()
+    assert handler.received == {"reader@example.com": 1}
+    assert handler.refused == {"550 sender": 1, "550": 1}
