@@ -312,3 +312,18 @@ def test_ledger_writes_alone_skip_the_disk_flush(digest, postgres, settings):
     assert (inside(), outside()) == ("off", "on")
     settings.DELIVERY_LEDGER_SYNC_COMMIT = True
     assert (inside(), outside()) == ("on", "on")
+
+
+@pytest.mark.django_db
+def test_the_ledger_keeps_only_the_indexes_its_queries_use():
+    """Every send updates each row twice, writing into every index that covers the row: no index on the
+    digest alone, the status alone or an unsent row's empty message id."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, Delivery._meta.db_table)
+    indexed = sorted(tuple(c["columns"]) for c in found.values() if c["index"] or c["unique"])
+    assert indexed == sorted(
+        [("id",), ("digest_id", "status"), ("digest_id", "subscriber_id"), ("subscriber_id",), ("claimed_at",),
+         ("message_id",)]
+    )  # fmt: skip
