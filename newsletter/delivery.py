@@ -505,6 +505,11 @@ def purge_ledger(now: datetime | None = None) -> int:
     return deleted
 
 
+def open_count(digest_id: int) -> int:
+    """Rows of the digest still queued or being sent: a range of the (digest, status) index."""
+    return Delivery.objects.filter(digest_id=digest_id, status__in=OPEN_STATUSES).count()
+
+
 def ledger_counts(digest_id: int) -> dict[str, int]:
     rows = Delivery.objects.filter(digest_id=digest_id).values("status").annotate(n=Count("pk"))
     counts = {status: 0 for status in Delivery.Status.values}
