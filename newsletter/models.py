@@ -81,6 +81,10 @@ class Delivery(models.Model):
             # Rows being sent, across digests (the sweeper's stuck rows, the dashboard): few at any time, and a
             # row leaves this index when its outcome is written.
             models.Index(fields=["claimed_at"], condition=models.Q(status="sending"), name="delivery_sending"),
+            # The dashboard's bounce and complaint rates: rows a webhook marked, few and never touched by a send.
+            models.Index(
+                fields=["sent_at"], condition=models.Q(status__in=["bounced", "complained"]), name="delivery_problems"
+            ),
             # Webhooks find the row by the provider's message id, which a row has only once it was sent.
             models.Index(fields=["message_id"], condition=~models.Q(message_id=""), name="delivery_message_id"),
         ]

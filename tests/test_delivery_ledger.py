@@ -325,5 +325,5 @@ def test_the_ledger_keeps_only_the_indexes_its_queries_use():
     indexed = sorted(tuple(c["columns"]) for c in found.values() if c["index"] or c["unique"])
     assert indexed == sorted(
         [("id",), ("digest_id", "status"), ("digest_id", "subscriber_id"), ("subscriber_id",), ("claimed_at",),
-         ("message_id",)]
+         ("message_id",), ("sent_at",)]
     )  # fmt: skip
