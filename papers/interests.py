@@ -224,7 +224,7 @@ def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> M
 
 
 # One reader at a time (a preview, a reader's trending section), the same texts come back: keep them. Many
-# readers at once (ranking a send) read each distinct text once with read_interests.
+# readers at once (ranking a send) are read together with read_many.
 parse_interests = lru_cache(maxsize=65536)(read_interests)
 
 

@@ -9,8 +9,9 @@
   boosts, then picked by MMR so that a reader who follows several topics gets several topics and never two
   versions of one work. Negative keywords and excluded papers (already shown, already sent) are removed.
 
-Everything is computed for a chunk of readers at once as matrix operations (unique topics x papers, then a
-gather per reader, top-k per row with argpartition); see for_you_many.
+Everything is computed for a chunk of readers at once as array operations (unique topics x papers, then a
+gather per reader, each reader's best candidates by one sort of packed keys, MMR over the whole chunk); see
+for_you_many.
 """
 
 import functools
