@@ -68,13 +68,27 @@ def envelope_address(address: str, encoding: str) -> str:
     return _sanitized(address, encoding)  # the sender, the same for every message: parsed once
 
 
+def _sent_as_is(msg: bytes | str) -> bool:
+    """Bytes with no line starting with ".": RFC 5321 4.5.2's dot-stuffing would change nothing."""
+    return isinstance(msg, bytes) and not msg.startswith(b".") and b"\n." not in msg
+
+
+def _with_end_of_data(msg: bytes) -> bytes:
+    """The message as DATA sends it: ended by a line holding a single "."."""
+    return msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+def _asks_smtputf8(options: tuple | list) -> bool:
+    return any(option.lower() == "smtputf8" for option in options)
+
+
 class FastPathClient:
     """smtplib's client with quicker paths for what our sends are made of: bare ASCII addresses go out without
     email.utils.parseaddr, and a message with no line starting with "." skips the dot-stuffing regex over
     its whole body (RFC 5321 4.5.2 changes nothing then). Everything else takes smtplib's own code."""
 
     def mail(self, sender: str, options: tuple = ()) -> tuple[int, bytes]:
-        if not BARE_ADDRESS.fullmatch(sender) or any(option.lower() == "smtputf8" for option in options):
+        if not BARE_ADDRESS.fullmatch(sender) or _asks_smtputf8(options):
             return super().mail(sender, options)
         self.putcmd("mail", f"FROM:<{sender}>{_options(self, options)}")
         return self.getreply()
@@ -86,13 +100,13 @@ class FastPathClient:
         return self.getreply()
 
     def data(self, msg: bytes | str) -> tuple[int, bytes]:
-        if not isinstance(msg, bytes) or msg.startswith(b".") or b"\n." in msg:
+        if not _sent_as_is(msg):
             return super().data(msg)
         self.putcmd("data")
         code, reply = self.getreply()
         if code != SMTP_START_MAIL_INPUT:
             raise smtplib.SMTPDataError(code, reply)
-        self.send(msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n"))
+        self.send(_with_end_of_data(msg))
         return self.getreply()
 
 
@@ -111,12 +125,10 @@ class PipeliningClient(FastPathClient):
         self.ehlo_or_helo_if_needed()
         if not (
             self.has_extn("pipelining")
-            and isinstance(msg, bytes)
-            and not msg.startswith(b".")
-            and b"\n." not in msg
+            and _sent_as_is(msg)
             and recipients
             and all(BARE_ADDRESS.fullmatch(address) for address in [from_addr, *recipients])
-            and not any(option.lower() == "smtputf8" for option in [*mail_options, *rcpt_options])
+            and not _asks_smtputf8([*mail_options, *rcpt_options])
         ):
             return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
         options = [f"size={len(msg)}"] if self.does_esmtp and self.has_extn("size") else []
@@ -151,7 +163,7 @@ class PipeliningClient(FastPathClient):
             raise smtplib.SMTPRecipientsRefused(refused)
         if code != SMTP_START_MAIL_INPUT:
             raise smtplib.SMTPDataError(code, reply)
-        self.send(msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n"))
+        self.send(_with_end_of_data(msg))
         code, reply = self.getreply()
         if code != SMTP_OK:
             if code == SMTP_CLOSING:
