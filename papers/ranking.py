@@ -360,13 +360,11 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
 # --- For you --------------------------------------------------------------------------------------------
 
 
-def interests_key(subscriber: object) -> tuple[str, tuple[str, ...]]:
-    """What a reader's interests are read from: their text and their chosen arXiv categories."""
-    return getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
-
-
 def interests_of(subscriber: object) -> Interests:
-    return parse_interests(*interests_key(subscriber))
+    """One reader's interests, read from their text and their chosen arXiv categories."""
+    return parse_interests(
+        getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
+    )
 
 
 def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
