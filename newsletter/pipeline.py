@@ -20,8 +20,8 @@ from papers.sources import SourceError
 
 log = logging.getLogger(__name__)
 
-# How often the command looks at the ledger while workers send: counting a 100k-row send's ledger takes tens
-# of milliseconds, so a big send is polled every half second; a small one, quick to count and quick to finish,
+# How often the command counts the send's open rows while workers send: early in a 100k send that count
+# takes ~15 ms, so a big send is polled every half second; a small one, quick to count and quick to finish,
 # every tenth (it would otherwise wait up to half a second after its last message).
 WAIT_POLL_SECONDS = 0.5
 QUICK_POLL_SECONDS = 0.1
@@ -77,8 +77,8 @@ def send(
     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
     total = Delivery.objects.filter(digest_id=digest.pk).count()
     while True:
-        # Only the open rows are counted while the workers send: the whole ledger's counts every half second
-        # were a scan of every row, competing with the workers for the database and the CPU.
+        # Only the open rows, not every status: counting the whole ledger scanned every row of it each time,
+        # competing with the workers for the database and the CPU.
         still_open = delivery.open_count(digest.pk)
         if progress:
             progress(max(total - still_open, 0), total)
