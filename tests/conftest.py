@@ -3,14 +3,17 @@ skip with the reason, except under CI=true, where a missing service is a failure
 
 import os
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+import time_machine
 from django.core.cache import cache
 from django.db import connection, connections
 
 from newsletter.celery import app as celery_app
+from tests import clock
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Worker and server processes the tests start read this from the environment, for the same reason.
@@ -25,6 +28,35 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-shift-days",
+        type=int,
+        default=0,
+        help="run the whole session with the clock this many days ahead (tests that name a date still freeze it)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clock(instant): the test runs at this ISO instant, the clock ticking from it")
+    days = config.getoption("--clock-shift-days")
+    if days:
+        clock.travel(timedelta(days=days).total_seconds())
+
+
+@pytest.fixture(autouse=True)
+def _named_instant(request: pytest.FixtureRequest):
+    """A test (or module) that names a date runs on it: `@pytest.mark.clock("2026-11-28T07:00:00+00:00")`."""
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        yield
+        return
+    instant = datetime.fromisoformat(marker.args[0])
+    assert instant.tzinfo is not None, "a test's instant names its time zone"
+    with time_machine.travel(instant, tick=True):
+        yield
 
 
 def require(available: bool, reason: str) -> None:

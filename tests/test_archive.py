@@ -15,7 +15,7 @@ from tests.render_data import fresh_render_caches_fixture, papers_fixture  # noq
 DAY = date(2026, 11, 28)
 
 
-pytestmark = pytest.mark.usefixtures("fresh_render_caches")
+pytestmark = [pytest.mark.usefixtures("fresh_render_caches"), pytest.mark.clock("2026-11-28T07:00:00+00:00")]
 
 
 def make_digest(day: date, status: str, papers: list[Paper], note: str = "") -> Digest:

@@ -17,7 +17,11 @@ from subscribers.models import Subscriber
 from tests.conftest import SCREENSHOTS, fixture_path
 from tests.helpers import parts, read_outbox
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.clock("2026-11-28T07:00:00+00:00"),
+]
 ROOT = Path(__file__).resolve().parent.parent
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}

@@ -7,6 +7,8 @@ import redis
 
 from newsletter.ratelimit import TokenBucket, provider_bucket, provider_name
 
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
+
 START = 1_800_000_000.0  # seconds; any fixed instant, the bucket only cares about differences
 # Waits are whole microseconds, rounded up: the 140th token of ten seconds may come a microsecond late.
 WINDOW_SLACK = 0.0005

@@ -17,6 +17,7 @@ from subscribers.models import Subscriber
 from tests.helpers import read_outbox
 
 MONDAY = date(2026, 11, 30)
+pytestmark = pytest.mark.clock("2026-11-30T07:00:00+00:00")
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -24,12 +23,13 @@ from newsletter.models import Delivery
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from subscribers.models import Subscriber, Suppression, email_hash
-from tests import smtp_sink
+from tests import clock, smtp_sink
 from tests.conftest import require
 from tests.private_redis import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
 # Generous bounds for processes on a busy machine; a healthy run finishes far sooner.
 SEND_TIMEOUT_SECONDS = 150
 POLL_SECONDS = 0.05
@@ -87,10 +87,10 @@ class Workers:
     def start(self) -> subprocess.Popen:
         log = (self.logs / f"worker-{len(self.processes)}.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "newsletter", "worker", "--pool", "solo", "--queues", "default,send",
+            clock.command("celery", "-A", "newsletter", "worker", "--pool", "solo", "--queues", "default,send",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
-             "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+             "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"),
+            cwd=ROOT, env=clock.env(self.env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.processes.append(process)
         return process
@@ -147,8 +147,8 @@ def population(active: int, rejected: int = 0) -> dict[str, list[str]]:
 
 def send_digest(env: dict[str, str], logs: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "send_digest", "--date", TODAY.isoformat()],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=(logs / "send_digest.log").open("w"), text=True,
+        clock.command("manage.py", "send_digest", "--date", TODAY.isoformat()),
+        cwd=ROOT, env=clock.env(env), stdout=subprocess.PIPE, stderr=(logs / "send_digest.log").open("w"), text=True,
     )  # fmt: skip
 
 

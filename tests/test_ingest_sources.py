@@ -8,6 +8,8 @@ from papers.models import FetchRun, Paper
 from papers.sources import SourceError, get_source
 from tests.conftest import fixture_path
 
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
+
 
 def parse(spec: str, name: str):
     return get_source(spec).parse(fixture_path(name).read_bytes())

@@ -4,7 +4,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,10 +23,12 @@ from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from papers.tasks import fetch_source
 from subscribers.models import Subscriber
+from tests import clock
 from tests.helpers import parts, read_outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
 WORKER_START_TIMEOUT_SECONDS = 60
 
 
@@ -108,10 +109,10 @@ def test_unreachable_network_falls_back_to_samples_with_a_clear_message(outbox, 
 
 def _worker(env: dict[str, str], queues: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "newsletter", "worker", "--queues", queues,
+        clock.command("celery", "-A", "newsletter", "worker", "--queues", queues,
          "--concurrency", "2", "--without-gossip", "--without-mingle", "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h",
-         "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+         "--loglevel", "WARNING"),
+        cwd=ROOT, env=clock.env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 

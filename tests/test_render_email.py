@@ -21,7 +21,7 @@ DAY = date(2026, 11, 28)
 SITE = "http://127.0.0.1:8000"
 
 
-pytestmark = pytest.mark.usefixtures("fresh_render_caches")
+pytestmark = [pytest.mark.usefixtures("fresh_render_caches"), pytest.mark.clock("2026-11-28T07:00:00+00:00")]
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from tests.conftest import CHROMIUM_ARGS, SCREENSHOTS
 from tests.helpers import parts, read_outbox
 from tests.render_data import ingest_fixture_papers
 
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
+
 VIEWPORTS = {"desktop": 1024, "phone": 390}
 
 

@@ -9,6 +9,8 @@ import pytest
 from newsletter.models import Delivery, Digest, WebhookEvent
 from subscribers.models import Subscriber, Suppression, email_hash
 
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
+
 URL = "/anymail/postmark/tracking/"
 SECRET = "postmark-hook:correct-horse-battery"
 MESSAGE_ID = "883953f4-6105-42a2-a16a-77a8eac79483"
