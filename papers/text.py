@@ -8,18 +8,29 @@ from datetime import date, datetime
 import nh3
 
 WHITESPACE = re.compile(r"\s+")
+# Characters that never belong in stored or mailed text: C0 controls (NUL, which PostgreSQL refuses in text, and
+# the rest; tab and line breaks are whitespace and fold to a space), DEL and C1 controls, lone surrogates (not
+# encodable as UTF-8), and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which
+# can make a title read backwards in a subject line ("Trojan Source").
+UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 ARXIV_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\w.])")
 ARXIV_OLD_ID = re.compile(r"(?<![\w.])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?![\w.])")
 TITLE_ID_PREFIX = "title:"
 
 
+def drop_unsafe(text: str) -> str:
+    """`text` without the characters of UNSAFE_CHARS; everything else, whitespace included, as it was."""
+    return UNSAFE_CHARS.sub("", text)
+
+
 def clean_text(value: object) -> str:
-    """Plain text: tags removed (script and style with their content), entities decoded, spaces folded."""
+    """Plain text: tags removed (script and style with their content), entities decoded, unsafe characters
+    dropped (before and after decoding: `&#x202E;` is one too), spaces folded."""
     if value is None:
         return ""
-    text = str(value)
+    text = drop_unsafe(str(value))
     if "<" in text or "&" in text:
-        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
+        text = drop_unsafe(html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"})))
     return WHITESPACE.sub(" ", text).strip()
 
 
