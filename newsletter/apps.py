@@ -6,4 +6,4 @@ class NewsletterConfig(AppConfig):
     verbose_name = "Newsletter"
 
     def ready(self) -> None:
-        from newsletter import webhooks  # noqa: F401 - connects the receiver of providers' tracking events
+        from newsletter import receivers, webhooks  # noqa: F401 - connect the receivers of papers' and providers' events

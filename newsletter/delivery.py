@@ -34,7 +34,7 @@ from newsletter.models import Delivery, Digest, WebhookEvent
 from newsletter.ratelimit import TokenBucket, provider_bucket
 from newsletter.render import digest_email
 from papers.interests import negative_pattern
-from papers.models import Paper
+from papers.models import Paper, day_end
 from papers.ranking import (
     REPEAT_LOOKBACK,
     Pick,
@@ -319,7 +319,9 @@ class Edition:
 def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Subscriber], day: date) -> Edition:
     """Never a paper twice to one reader: "For you" leaves out today's trending papers and anything an earlier
     digest sent them."""
-    sent = with_title_twins(already_sent([s.pk for s in subscribers], day - REPEAT_LOOKBACK, before=day), candidates)
+    sent = with_title_twins(
+        already_sent([s.pk for s in subscribers], day - REPEAT_LOOKBACK, other_than=day), candidates
+    )
     shown = {p.pk for p in trending}
     exclude = {s.pk: shown | sent[s.pk] for s in subscribers}
     picks = for_you_many(subscribers, candidates, exclude)
@@ -349,7 +351,7 @@ def editions(digest: Digest, subscribers: list[Subscriber]) -> dict[str, Edition
     if weekly:
         week = week_candidates(digest.date)
         found[Subscriber.Frequency.WEEKLY] = edition(
-            rank_trending(week, settings.DIGEST_TRENDING_COUNT), week, weekly, digest.date
+            rank_trending(week, settings.DIGEST_TRENDING_COUNT, now=day_end(digest.date)), week, weekly, digest.date
         )
     return found
 

@@ -1,29 +1,28 @@
 """The day's Digest: which papers are candidates, and the trending section everyone shares."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from newsletter.models import Digest, DigestPaper
-from papers.models import Moderation, Paper
+from papers.models import CANDIDATE_WINDOW, Moderation, Paper, day_end
 from papers.ranking import REPEAT_LOOKBACK, rank_trending
 
-# A paper is news for two days after we first see it: arXiv announces once a day, HF votes trail by a day.
-CANDIDATE_WINDOW = timedelta(days=2)
+__all__ = ["CANDIDATE_WINDOW", "build_digest", "candidate_papers", "earlier_trending", "rebuild_skipped"]
 
 
 def candidate_papers(day: date) -> list[Paper]:
-    """Papers first seen in the window ending with `day`, plus every pinned paper (editors pin to lead every
-    digest). Rejected papers never; in review mode only approved (or pinned) ones.
+    """Papers listed in the window ending with `day` (whenever they reached us: a catch-up send of a missed
+    day finds its papers), plus every pinned paper listed by then (editors pin to lead every digest).
+    Rejected papers never; in review mode only approved (or pinned) ones.
 
     Every chunk of a send asks for the same list: a process keeps the last few, and checks each time, with
     a query of a few small columns, that the same papers still qualify with the same moderation and
     version (a bulk moderation update does not touch updated_at, so the moderation fields are compared)."""
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-    fresh = Q(first_seen__gte=end - CANDIDATE_WINDOW, first_seen__lt=end)
-    papers = Paper.objects.filter(fresh | Q(pinned=True, first_seen__lt=end)).exclude(moderation=Moderation.REJECTED)
+    news = Paper.objects.news_on(day)
+    papers = (news | Paper.objects.filter(pinned=True, listed__lte=day)).exclude(moderation=Moderation.REJECTED)
     if settings.MODERATION_MODE == "review":
         papers = papers.filter(Q(moderation=Moderation.APPROVED) | Q(pinned=True))
     key = (day, settings.MODERATION_MODE)
@@ -38,7 +37,7 @@ def candidate_papers(day: date) -> list[Paper]:
 
 
 # What tells a cached candidate list from the database's: which papers, in which order, in which version.
-CANDIDATE_VERSION_FIELDS = ("pk", "updated_at", "first_seen", "moderation", "pinned", "featured")
+CANDIDATE_VERSION_FIELDS = ("pk", "updated_at", "listed", "moderation", "pinned", "featured")
 CANDIDATE_CACHE_SIZE = 4  # a day's daily list and a weekly list, with room for a day change mid-send
 _candidates: dict[tuple, tuple[tuple, list[Paper]]] = {}
 
@@ -48,28 +47,45 @@ def clear_caches() -> None:
 
 
 def earlier_trending(day: date) -> set[int]:
-    """Papers of earlier digests' trending sections: everyone was sent them, so they are not news again."""
-    return set(
-        DigestPaper.objects.filter(digest__date__lt=day, digest__date__gte=day - REPEAT_LOOKBACK).values_list(
-            "paper_id", flat=True
-        )
-    )
+    """Papers of other digests' trending sections (earlier ones, and later ones for a catch-up send of a
+    missed day): everyone was sent them, so they are not news again."""
+    nearby = Q(digest__date__gte=day - REPEAT_LOOKBACK, digest__date__lte=day + REPEAT_LOOKBACK)
+    return set(DigestPaper.objects.filter(nearby).exclude(digest__date=day).values_list("paper_id", flat=True))
 
 
 def build_digest(day: date) -> Digest:
-    """Create the day's digest if it does not exist; an existing one is returned unchanged."""
+    """Create the day's digest if it does not exist, and choose its trending section. An existing digest is
+    returned unchanged, except one skipped for want of papers (skipped with none, never sent): its papers may
+    have arrived since (a late fetch, a catch-up import), so it is chosen again. A day with nothing new stays
+    skipped; a digest an editor or the review deadline skipped keeps its papers, and stays skipped."""
     with transaction.atomic():
         digest, created = Digest.objects.select_for_update().get_or_create(date=day)
-        if not created:
+        rebuilding = (
+            digest.status == Digest.Status.SKIPPED and not digest.items.exists() and not digest.deliveries.exists()
+        )
+        if not (created or rebuilding):
             return digest
         shown = earlier_trending(day)
         candidates = [p for p in candidate_papers(day) if p.pinned or p.pk not in shown]
         if not [p for p in candidates if not p.pinned]:
-            digest.status = Digest.Status.SKIPPED
-            digest.save(update_fields=["status"])
+            if digest.status != Digest.Status.SKIPPED:
+                digest.status = Digest.Status.SKIPPED
+                digest.save(update_fields=["status"])
             return digest
-        trending = rank_trending(candidates, settings.DIGEST_TRENDING_COUNT)
+        trending = rank_trending(candidates, settings.DIGEST_TRENDING_COUNT, now=day_end(day))
+        DigestPaper.objects.filter(digest=digest).delete()
         DigestPaper.objects.bulk_create(
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
         )
+        if rebuilding:
+            digest.status = Digest.Status.DRAFT
+            digest.save(update_fields=["status"])
     return digest
+
+
+def rebuild_skipped(days: list[date]) -> list[Digest]:
+    """Digests of these listing days (and of the day after: a paper is news for two days) that were skipped
+    for want of papers, chosen again now that papers arrived. Returns those that have papers now."""
+    affected = {d + timedelta(days=n) for d in days for n in range(CANDIDATE_WINDOW.days)}
+    skipped = Digest.objects.filter(date__in=affected, status=Digest.Status.SKIPPED).values_list("date", flat=True)
+    return [digest for day in skipped if (digest := build_digest(day)).status != Digest.Status.SKIPPED]

@@ -4,7 +4,7 @@ Each action is a guarded status change (one UPDATE ... WHERE status IN allowed),
 once cannot both win, and each is written to the audit trail.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from newsletter import audit, delivery
 from newsletter.delivery import ledger_counts
-from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
+from newsletter.digest import candidate_papers
 from newsletter.models import Delivery, Digest, DigestPaper
 from newsletter.render import digest_email
-from papers.models import Moderation, Paper
+from papers.models import Moderation, Paper, day_end
 from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber
 
@@ -46,7 +46,9 @@ def refresh_draft(digest: Digest) -> list[Paper]:
         digest = Digest.objects.select_for_update().get(pk=digest.pk)
         if digest.status not in EDITABLE or digest.deliveries.exists():
             return []
-        trending = rank_trending(candidate_papers(digest.date), settings.DIGEST_TRENDING_COUNT)
+        trending = rank_trending(
+            candidate_papers(digest.date), settings.DIGEST_TRENDING_COUNT, now=day_end(digest.date)
+        )
         DigestPaper.objects.filter(digest=digest).delete()
         DigestPaper.objects.bulk_create(
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
@@ -157,11 +159,8 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
         audit.record(None, "deadline_skip", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
         return "skipped"
     # Trending only: rank what was not rejected, as in auto mode; "For you" still draws on approved papers only.
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-    unrejected = Paper.objects.filter(first_seen__gte=end - CANDIDATE_WINDOW, first_seen__lt=end).exclude(
-        moderation=Moderation.REJECTED
-    )
-    trending = rank_trending(list(unrejected), settings.DIGEST_TRENDING_COUNT)
+    unrejected = Paper.objects.news_on(day).exclude(moderation=Moderation.REJECTED)
+    trending = rank_trending(list(unrejected), settings.DIGEST_TRENDING_COUNT, now=day_end(day))
     with transaction.atomic():
         digest = _move(digest.pk, (Status.DRAFT,), Status.APPROVED)
         DigestPaper.objects.filter(digest=digest).delete()

@@ -1,7 +1,7 @@
 """The paper moderation queue: today's candidates by trending score; approve, reject, pin, feature, merge."""
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,24 +16,21 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from newsletter import audit
-from newsletter.digest import CANDIDATE_WINDOW
 from papers import moderation
-from papers.models import FetchRun, Moderation, Paper
+from papers.models import CANDIDATE_WINDOW, FetchRun, Moderation, Paper, day_end, today
 from papers.ranking import trending_score
 
 # Most papers ranked in one queue page load: a day brings a few hundred; past this the newest are ranked.
 QUEUE_RANKED_MAX = 2000
 CATEGORY_CHOICES_MAX = 25
 # What papers.ranking.trending_score reads: the queue loads only these for the day's papers.
-SCORE_FIELDS = ("pk", "upvotes", "num_comments", "github_stars", "first_seen", "featured", "moderation", "pinned")
+SCORE_FIELDS = ("pk", "upvotes", "num_comments", "github_stars", "listed", "featured", "moderation", "pinned")
 CATEGORY_LOOKBACK = timedelta(days=30)
 
 
-def queue_window(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The first_seen range of today's candidates, as newsletter.digest.candidate_papers reads it."""
-    today = (now or timezone.now()).date()
-    end = datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
-    return end - CANDIDATE_WINDOW, end
+def in_queue(paper: Paper, day: date) -> bool:
+    """Whether the paper is one of the day's candidates by its listing day (Paper.objects.news_on)."""
+    return day - CANDIDATE_WINDOW < paper.listed <= day
 
 
 def _is_changelist(request: HttpRequest) -> bool:
@@ -66,8 +63,7 @@ class QueueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "today":
-            start, end = queue_window()
-            return queryset.filter(first_seen__gte=start, first_seen__lt=end)
+            return queryset.news_on(today())
         return queryset
 
 
@@ -91,8 +87,7 @@ class CategoryFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         # The most common categories of the last month's papers; a paper lists several (cross-lists).
-        start, _ = queue_window()
-        recent = Paper.objects.filter(first_seen__gte=start - CATEGORY_LOOKBACK).values_list("categories", flat=True)
+        recent = Paper.objects.filter(listed__gte=today() - CATEGORY_LOOKBACK).values_list("categories", flat=True)
         counts = Counter(c for categories in recent.iterator() for c in categories)
         return [(c, c) for c, _ in sorted(counts.most_common(CATEGORY_CHOICES_MAX))]
 
@@ -149,7 +144,7 @@ class PaperAdmin(admin.ModelAdmin):
         "moderation",
         SourceFilter,
         CategoryFilter,
-        ("first_seen", admin.DateFieldListFilter),
+        ("listed", admin.DateFieldListFilter),
         "pinned",
         "featured",
     )
@@ -157,7 +152,7 @@ class PaperAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = ["approve", "reject", "pin", "unpin", "feature", "unfeature", "merge"]
     exclude = ("embedding",)
-    readonly_fields = ("canonical_id", "sources", "first_seen", "updated_at", "trending")
+    readonly_fields = ("canonical_id", "sources", "listed", "first_seen", "updated_at", "trending")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
@@ -169,14 +164,10 @@ class PaperAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         if not _is_changelist(request):
             return super().get_queryset(request)
-        start, end = queue_window()
-        window = list(
-            Paper.objects.filter(first_seen__gte=start, first_seen__lt=end)
-            .only(*SCORE_FIELDS)
-            .order_by("-first_seen")[:QUEUE_RANKED_MAX]
-        )
-        now = timezone.now()  # pinned first, as the digest orders them
-        ranked = sorted(window, key=lambda p: (not p.pinned, -trending_score(p, now), p.pk))
+        day = today()
+        window = list(Paper.objects.news_on(day).only(*SCORE_FIELDS).order_by("-first_seen")[:QUEUE_RANKED_MAX])
+        # Pinned first, and scored as the day's digest scores them.
+        ranked = sorted(window, key=lambda p: (not p.pinned, -trending_score(p, day_end(day)), p.pk))
         whens = [When(pk=p.pk, then=Value(i)) for i, p in enumerate(ranked)]
         rank = Case(*whens, default=Value(len(ranked)), output_field=IntegerField()) if whens else Value(0)
         # Annotated before ordering: ModelAdmin.get_queryset would order by the rank before it exists.
@@ -187,8 +178,7 @@ class PaperAdmin(admin.ModelAdmin):
         return f"{paper.queue_rank + 1}" if self._in_window(paper) and hasattr(paper, "queue_rank") else "–"
 
     def _in_window(self, paper: Paper) -> bool:
-        start, end = queue_window()
-        return start <= paper.first_seen < end
+        return in_queue(paper, today())
 
     @admin.display(description="paper", ordering="title")
     def paper(self, paper: Paper) -> str:
@@ -198,7 +188,7 @@ class PaperAdmin(admin.ModelAdmin):
             paper.title,
             paper.canonical_id,
             authors or "no authors",
-            f"{trending_score(paper):.2f}",
+            f"{trending_score(paper, day_end(today())):.2f}",
         )
 
     @admin.display(description="sources · categories")
@@ -206,9 +196,13 @@ class PaperAdmin(admin.ModelAdmin):
         categories = ", ".join(paper.categories[:3]) or paper.primary_category
         return format_html("{}<br><small>{}</small>", ", ".join(paper.sources), categories)
 
-    @admin.display(description="seen", ordering="first_seen")
+    @admin.display(description="listed · seen", ordering="listed")
     def seen(self, paper: Paper) -> str:
-        return f"{timezone.localtime(paper.first_seen):%b %d %H:%M}"
+        return format_html(
+            "{}<br><small>seen {}</small>",
+            f"{paper.listed:%b %d}",
+            f"{timezone.localtime(paper.first_seen):%b %d %H:%M}",
+        )
 
     @admin.display(description="moderation", ordering="moderation")
     def moderation_state(self, paper: Paper) -> str:
@@ -222,7 +216,7 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.display(description="trending score")
     def trending(self, paper: Paper) -> str:
-        return f"{trending_score(paper):.3f}"
+        return f"{trending_score(paper, day_end(today())):.3f}"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The same actions as the queue, one click away on the paper's own page.

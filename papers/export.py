@@ -8,7 +8,9 @@ from django.db.models import Q
 
 from papers.models import Paper
 
-EXPORT_FIELDS = ("canonical_id", "title", "abstract", "authors", "url", "categories", "published", "upvotes", "sources")
+EXPORT_FIELDS = (
+    "canonical_id", "title", "abstract", "authors", "url", "categories", "published", "listed", "upvotes", "sources",
+)  # fmt: skip
 EXPORT_CHUNK = 2000  # rows fetched per round trip while streaming
 
 
@@ -22,6 +24,7 @@ def paper_dict(values: dict) -> dict:
         "url": values["url"],
         "categories": list(values["categories"] or []),
         "published": published.isoformat() if published else None,
+        "listed": values["listed"].isoformat(),
         "upvotes": values["upvotes"],
         "sources": list(values["sources"] or []),
     }

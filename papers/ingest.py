@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from papers.latex import latex_to_unicode
-from papers.models import FetchRun, FetchState, Paper
+from papers.models import FetchRun, FetchState, Paper, today
+from papers.signals import papers_listed
 from papers.sources import PaperRecord, SourceError, get_source
 from papers.text import arxiv_id_from, clean_text, title_id
 
@@ -94,9 +95,19 @@ def _clean_url(value: str) -> str:
     return value if value.startswith(("https://", "http://")) else ""
 
 
-def record_fields(record: PaperRecord) -> dict:
+def listing_day(record: PaperRecord, day: date | None, local: bool) -> date:
+    """The listing day a record is news for. A local file stands for the listing of the day the operator
+    names (`--date`; the bundled samples for the day asked for, or today); otherwise the source's own date for
+    the entry counts first (arXiv's announcement, HF's daily page, an export's `listed`), then the day
+    fetched, then today."""
+    if local and day:
+        return day
+    return record.listed or day or today()
+
+
+def record_fields(record: PaperRecord, listed: date) -> dict:
     """The Paper field values this record offers, cleaned; empty values are left out."""
-    values: dict = {}
+    values: dict = {"listed": listed}
     for name in TEXT_FIELDS:
         text = clean_text(getattr(record, name))
         if text and len(text) <= MAX_LENGTHS.get(name, len(text)):  # an over-long "DOI" is not one
@@ -143,6 +154,8 @@ def merge_into(paper: Paper, values: dict, source_name: str) -> set[str]:
             continue
         if name == "abstract":
             take = len(value) > len(current or "")
+        elif name == "listed":
+            take = current is None or value < current  # news from the first listing that announced it
         else:
             take = current in (None, "", []) or _owner(name, kinds) == kind
         if take:
@@ -161,13 +174,18 @@ def _combine(first: dict, second: dict) -> None:
             first[name] = value
 
 
-def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts:
-    """Write one source's records: created, updated, or left alone when nothing changed. One transaction."""
+def ingest_records(
+    records: list[PaperRecord], source_name: str, day: date | None = None, local: bool = False
+) -> IngestCounts:
+    """Write one source's records: created, updated, or left alone when nothing changed. One transaction.
+
+    `day` is the listing day asked for (`--date`); `local` says the records come from a file or the bundled
+    samples, which then stand for that day's listing (see listing_day)."""
     counts = IngestCounts(fetched=len(records))
     by_id: dict[str, dict] = {}
     update_only: dict[str, bool] = {}
     for record in records:
-        values = record_fields(record)
+        values = record_fields(record, listing_day(record, day, local))
         if not values.get("title"):
             counts.skipped += 1
             counts.errors += 1
@@ -188,23 +206,58 @@ def ingest_records(records: list[PaperRecord], source_name: str) -> IngestCounts
         by_id[key] = values
         update_only[key] = record.update_only
     try:
-        new_papers, changed_papers, counts.paper_ids = _write(by_id, update_only, source_name)
-    except IntegrityError:
-        # Another worker created one of these papers since we looked: now they exist, merge into them.
-        new_papers, changed_papers, counts.paper_ids = _write(by_id, update_only, source_name)
+        written = _write_retrying(by_id, update_only, source_name)
+    except DatabaseError:
+        # A value the database refuses, however it got past cleaning, must not cost the batch: write the entries
+        # one by one and count the refused ones as errors (they are not stored, so they count as skipped too).
+        written = Written([], [], [], set())
+        for key, values in by_id.items():
+            try:
+                one = _write_retrying({key: values}, {key: update_only[key]}, source_name)
+            except DatabaseError as exc:
+                counts.errors += 1
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                counts.messages.append(f"entry {key[:60]} refused by the database: {reason[:200]}")
+                continue
+            written.add(one)
+    new_papers, changed_papers, counts.paper_ids = written.created, written.changed, written.paper_ids
     counts.skipped += len(by_id) - len(counts.paper_ids)  # replacements of papers we do not have
     if new_papers or changed_papers:
         from papers.ranking import after_ingest
 
         after_ingest([p.pk for p in new_papers + changed_papers if p.pk])
     counts.created, counts.updated = len(new_papers), len(changed_papers)
+    if written.listed_days:
+        papers_listed.send(sender=Paper, days=sorted(written.listed_days))
     return counts
 
 
-def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: str) -> tuple[list, list, list]:
-    """Create and update in bulk: the papers created, those changed, and the canonical ids of all the papers
-    the records stand for (a replacement of a paper we do not have stands for none)."""
-    paper_ids = []
+@dataclass
+class Written:
+    created: list[Paper]
+    changed: list[Paper]
+    paper_ids: list[str]  # canonical ids of all the papers the records stand for
+    listed_days: set[date]  # listing days that gained a paper
+
+    def add(self, other: "Written") -> None:
+        self.created += other.created
+        self.changed += other.changed
+        self.paper_ids += other.paper_ids
+        self.listed_days |= other.listed_days
+
+
+def _write_retrying(by_id: dict[str, dict], update_only: dict[str, bool], source_name: str) -> Written:
+    try:
+        return _write(by_id, update_only, source_name)
+    except IntegrityError:
+        # Another worker created one of these papers since we looked: now they exist, merge into them.
+        return _write(by_id, update_only, source_name)
+
+
+def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: str) -> Written:
+    """Create and update in bulk. A replacement of a paper we do not have stands for no paper."""
+    paper_ids: list[str] = []
+    listed_days: set[date] = set()
     with transaction.atomic():
         existing = Paper.objects.select_for_update().in_bulk(list(by_id), field_name="canonical_id")
         dois = {
@@ -221,13 +274,16 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
             if paper is None:
                 if update_only[key]:
                     continue  # a new version of a paper we never had is not news
-                paper = Paper(canonical_id=key, first_seen=now)
+                paper = Paper(canonical_id=key, first_seen=now, listed=values["listed"])
                 merge_into(paper, values, source_name)
+                listed_days.add(paper.listed)
                 new_papers.append(paper)
                 paper_ids.append(key)
                 continue
             paper_ids.append(paper.canonical_id)
             changed = merge_into(paper, values, source_name)
+            if "listed" in changed:
+                listed_days.add(paper.listed)
             if changed:
                 paper.updated_at = now
                 changed_papers[paper.pk] = paper
@@ -236,7 +292,7 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
         if changed_papers:
             fields = [*sorted(changed_fields), "updated_at"]
             Paper.objects.bulk_update(changed_papers.values(), fields, batch_size=WRITE_BATCH)
-    return new_papers, list(changed_papers.values()), paper_ids
+    return Written(new_papers, list(changed_papers.values()), paper_ids, listed_days)
 
 
 def _insert(papers: list[Paper]) -> None:
@@ -273,6 +329,7 @@ def fetch_and_ingest(
     try:
         if path is None and offline:
             path = SAMPLE_FILES[source.kind]
+            day = day or today()  # the bundled samples stand for the listing of the day asked for, or today's
         location = f"{source.name} file:{Path(path).resolve()}" if path is not None else source.url_for(day)
         state = FetchState.objects.filter(location=location[:500]).first() or FetchState(location=location[:500])
         reusable = not force and _still_there(state)
@@ -285,7 +342,7 @@ def fetch_and_ingest(
             log.info("%s: unchanged since the last run, not parsed again", spec)
             return run
         parsed = source.parse(data)
-        counts = ingest_records(parsed.records, spec)
+        counts = ingest_records(parsed.records, spec, day, local=path is not None)
         counts.fetched += parsed.skipped
         counts.skipped += parsed.skipped
         counts.errors += len(parsed.errors)

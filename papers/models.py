@@ -1,5 +1,28 @@
+from datetime import UTC, date, datetime, time, timedelta
+
 from django.db import models
 from django.utils import timezone
+
+# A paper is news for two listing days: arXiv announces once a day, and HF's votes trail the announcement by a
+# day. The digest for day D draws on the papers listed for D and D-1 (and the never-repeat rules).
+CANDIDATE_WINDOW = timedelta(days=2)
+
+
+def today() -> date:
+    """The listing day of a paper that no source and no operator dated: the day (UTC) it reached us."""
+    return timezone.now().astimezone(UTC).date()
+
+
+def day_end(day: date) -> datetime:
+    """The moment a listing day is over (midnight UTC after it): what a digest of that day measures ages
+    against, so that the same day's digest ranks the same whenever it is built."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+class PaperQuerySet(models.QuerySet):
+    def news_on(self, day: date) -> "PaperQuerySet":
+        """Papers listed in the candidate window that ends with `day`."""
+        return self.filter(listed__gt=day - CANDIDATE_WINDOW, listed__lte=day)
 
 
 class Moderation(models.TextChoices):
@@ -43,11 +66,16 @@ class Paper(models.Model):
     featured = models.BooleanField(default=False)
     # Sentence embedding (float32 bytes), computed once at ingest when the model is installed.
     embedding = models.BinaryField(null=True, blank=True, editable=False)
-    first_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    # The listing day the paper was announced for (arXiv's announcement, HF's daily page, the --date of a
+    # fetch): the digest of day D takes the papers listed for D and the day before, whenever they reached us.
+    listed = models.DateField(default=today, db_index=True, help_text="the listing day it was announced for")
+    first_seen = models.DateTimeField(default=timezone.now, db_index=True, help_text="when this server first saw it")
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PaperQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-first_seen", "-upvotes"]
+        ordering = ["-listed", "-first_seen", "-upvotes"]
 
     def __str__(self) -> str:
         return f"{self.canonical_id}: {self.title[:80]}"

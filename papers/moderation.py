@@ -134,6 +134,7 @@ def merge(keep: Paper, duplicates: Iterable[Paper], user=None) -> Paper:
             if keep.moderation == Moderation.PENDING:
                 keep.moderation, keep.rejection_reason = dup.moderation, dup.rejection_reason
             keep.first_seen = min(keep.first_seen, dup.first_seen)
+            keep.listed = min(keep.listed, dup.listed)
         keep.save()
         # A digest that listed both keeps its slot for `keep`; one that listed only a duplicate now lists `keep`.
         has_keep = set(DigestPaper.objects.filter(paper=keep).values_list("digest_id", flat=True))

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, NamedTuple
@@ -122,9 +122,13 @@ class Pick(NamedTuple):
 
 
 def trending_score(paper: Paper, now: datetime | None = None) -> float:
+    """Community signal, halved every TRENDING_HALF_LIFE_HOURS since the start of the paper's listing day.
+    A digest passes the end of its own day as `now` (papers.models.day_end), so it ranks the same whenever
+    it is built; only the ratio between papers matters, and that does not depend on `now`."""
     now = now or timezone.now()
     signal = (paper.upvotes or 0) + COMMENT_WEIGHT * (paper.num_comments or 0) + STAR_WEIGHT * (paper.github_stars or 0)
-    age_hours = max(0.0, (now - paper.first_seen).total_seconds() / 3600)
+    listed_at = datetime.combine(paper.listed, time.min, tzinfo=UTC)
+    age_hours = max(0.0, (now - listed_at).total_seconds() / 3600)
     boost = EDITORIAL_BOOST if paper.featured or paper.moderation == Moderation.APPROVED else 1.0
     return math.log1p(max(0.0, signal) + PRIOR_SIGNAL) * boost * 0.5 ** (age_hours / TRENDING_HALF_LIFE_HOURS)
 
@@ -246,7 +250,7 @@ _indexes: OrderedDict[tuple, CandidateIndex] = OrderedDict()
 # embedding): equal fingerprints, the same index.
 INDEXED_FIELDS = attrgetter(
     "pk", "title", "abstract", "moderation", "featured", "pinned", "upvotes", "num_comments", "github_stars",
-    "first_seen", "primary_category",
+    "listed", "primary_category",
 )  # fmt: skip
 
 
@@ -829,15 +833,17 @@ def for_you(interests: str, papers: Sequence[Paper], limit: int, exclude: Iterab
 # --- The ledger and ingest hooks ------------------------------------------------------------------------
 
 
-def already_sent(subscriber_ids: Iterable[int], since: date, before: date | None = None) -> dict[int, set[int]]:
-    """{subscriber id: paper ids} each was sent in digests dated since ≤ date < before (the delivery ledger)."""
+def already_sent(subscriber_ids: Iterable[int], since: date, other_than: date | None = None) -> dict[int, set[int]]:
+    """{subscriber id: paper ids} each was sent in digests dated from `since` on, except the digest of
+    `other_than` (the delivery ledger). Later digests count too: a catch-up send of a missed day must not
+    repeat what the days after it already sent."""
     from newsletter.models import Delivery
 
     ids = list(subscriber_ids)
     sent: dict[int, set[int]] = {i: set() for i in ids}
     rows = Delivery.objects.filter(subscriber_id__in=ids, digest__date__gte=since).exclude(paper_ids=[])
-    if before is not None:
-        rows = rows.filter(digest__date__lt=before)
+    if other_than is not None:
+        rows = rows.exclude(digest__date=other_than)
     for subscriber_id, paper_ids in rows.values_list("subscriber_id", "paper_ids").iterator(chunk_size=2000):
         sent[subscriber_id].update(int(p) for p in paper_ids or [])
     return sent

@@ -1,5 +1,7 @@
 """The paper queue: ranked by trending score, filtered, searched; approve, reject, pin, feature, add, merge."""
 
+from datetime import date
+
 import pytest
 import time_machine
 from django.urls import reverse
@@ -44,7 +46,7 @@ def test_queue_lists_todays_candidates_by_trending_score(morning):
 
 
 def test_queue_shows_only_todays_window_until_asked_for_all(morning):
-    old = Paper.objects.create(canonical_id="2001.00001", title="An old paper", first_seen=MORNING.replace(year=2025))
+    old = Paper.objects.create(canonical_id="2001.00001", title="An old paper", listed=date(2025, 11, 28))
     client, _ = superuser_client()
     assert old.pk not in queue_ids(client.get(QUEUE + "?queue=today&moderation__exact=pending"))
     assert old.pk in queue_ids(client.get(QUEUE + "?queue=all&q=old+paper"))

@@ -28,7 +28,7 @@ def ingest_samples(*specs: str) -> None:
     """The bundled samples, first seen on TODAY whatever the machine's date."""
     for spec in specs:
         fetch_and_ingest(spec, offline=True)
-    Paper.objects.update(first_seen=datetime(TODAY.year, TODAY.month, TODAY.day, 6, tzinfo=UTC))
+    Paper.objects.update(listed=TODAY)
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ def test_errors_are_sorted_into_retry_later_and_give_up(error, transient):
 
 def test_weekly_readers_get_the_best_of_the_week_daily_readers_the_day(digest, outbox):
     old = Paper.objects.exclude(digestpaper__digest=digest).order_by("pk").first()
-    Paper.objects.filter(pk=old.pk).update(first_seen=NOON - timedelta(days=5))
+    Paper.objects.filter(pk=old.pk).update(listed=(NOON - timedelta(days=5)).date())
     interest = old.title  # matches this paper and, word for word, hardly any other
     readers(1, "daily", interests=interest)
     readers(1, "weekly", interests=interest, frequency=Subscriber.Frequency.WEEKLY)

@@ -86,7 +86,7 @@ def test_the_bucket_is_per_provider_and_off_without_a_rate(settings, redis_url):
 
 @pytest.mark.django_db(transaction=True)
 def test_every_message_sent_draws_one_token_from_the_providers_bucket(settings, redis_url, outbox):
-    from datetime import UTC, datetime
+    from datetime import date
 
     from newsletter import pipeline
     from newsletter.digest import build_digest
@@ -100,8 +100,8 @@ def test_every_message_sent_draws_one_token_from_the_providers_bucket(settings, 
     client = redis.Redis.from_url(redis_url)
     client.delete(provider_bucket().key)
     fetch_and_ingest("hf", offline=True)
-    Paper.objects.update(first_seen=datetime(2026, 11, 28, 6, tzinfo=UTC))
+    Paper.objects.update(listed=date(2026, 11, 28))
     Subscriber.objects.bulk_create(Subscriber(email=f"r{i}@example.com", status="active") for i in range(4))
-    assert pipeline.send(build_digest(datetime(2026, 11, 28).date())).sent == 4
+    assert pipeline.send(build_digest(date(2026, 11, 28))).sent == 4
     tokens = float(client.hget(provider_bucket().key, "tokens")) / 1_000_000
     assert tokens == pytest.approx(10 - 4, abs=0.05)

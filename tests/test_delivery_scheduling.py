@@ -68,7 +68,7 @@ def test_summer_time_moves_the_utc_hour_not_the_readers_hour(people):
 
 def test_each_due_reader_gets_the_newest_digest_once(people, outbox):
     fetch_and_ingest("hf", offline=True)
-    Paper.objects.update(first_seen=at(MONDAY, 1))
+    Paper.objects.update(listed=MONDAY)
     digest = build_digest(MONDAY)
     for minute in (0, 15, 30, 45):
         scheduling.deliver_due(at(MONDAY, 8, minute))
@@ -86,7 +86,7 @@ def test_each_due_reader_gets_the_newest_digest_once(people, outbox):
 
 def test_a_skipped_day_sends_nothing_rather_than_yesterdays_again(people, outbox):
     fetch_and_ingest("hf", offline=True)
-    Paper.objects.update(first_seen=at(MONDAY, 1))
+    Paper.objects.update(listed=MONDAY)
     build_digest(MONDAY)
     tuesday = MONDAY + timedelta(days=1)
     assert build_digest(tuesday + timedelta(days=1)).status == Digest.Status.SKIPPED

@@ -12,7 +12,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -140,7 +140,7 @@ def population(active: int, rejected: int = 0) -> dict[str, list[str]]:
     )
     fetch_and_ingest("hf", offline=True)
     fetch_and_ingest("json", offline=True)
-    Paper.objects.update(first_seen=datetime(TODAY.year, TODAY.month, TODAY.day, 6, tzinfo=UTC))  # news on TODAY
+    Paper.objects.update(listed=TODAY)  # news on TODAY
     build_digest(TODAY)
     return groups
 

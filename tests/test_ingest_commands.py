@@ -12,7 +12,7 @@ from tests.conftest import fixture_path
 
 pytestmark = pytest.mark.django_db
 
-EXPORT_KEYS = ["id", "title", "abstract", "authors", "url", "categories", "published", "upvotes", "sources"]
+EXPORT_KEYS = ["id", "title", "abstract", "authors", "url", "categories", "published", "listed", "upvotes", "sources"]
 
 
 def last_line(capsys) -> str:
@@ -60,6 +60,7 @@ def test_export_papers_writes_json_lines_with_the_contract_keys(capsys):
         "url": "https://arxiv.org/abs/2205.06398",
         "categories": ["stat.ME", "stat.AP", "stat.ML"],
         "published": "2026-09-24",
+        "listed": "2026-09-24",
         "upvotes": None,
         "sources": ["arxiv"],
     }

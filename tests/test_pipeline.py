@@ -13,7 +13,6 @@ import redis
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import F
-from django.utils import timezone
 
 from newsletter import pipeline
 from newsletter.celery import app as celery_app
@@ -82,7 +81,7 @@ def test_running_the_day_twice_sends_nothing_twice(outbox):
 def test_a_day_without_new_papers_is_skipped_not_sent_empty(outbox, capsys):
     make_subscribers()
     call_command("run_daily", "--offline", "--date", TODAY.isoformat())
-    Paper.objects.update(first_seen=timezone.now() - timedelta(days=10))
+    Paper.objects.update(listed=TODAY - timedelta(days=10))
     call_command("run_daily", "--offline", "--date", (TODAY + timedelta(days=1)).isoformat())
     assert "No new papers" in capsys.readouterr().out
     assert Digest.objects.get(date=TODAY + timedelta(days=1)).status == Digest.Status.SKIPPED

@@ -69,7 +69,7 @@ def test_nothing_is_repeated_across_two_consecutive_digests(outbox):
     # Readers with interests got For-you papers both days, day two's drawn partly from day one's candidates.
     ada = Subscriber.objects.get(email="ada@example.com")
     assert "FOR YOU" in first_day[ada.email] and "FOR YOU" in second_day[ada.email]
-    assert already_sent([ada.pk], DAY1, before=DAY2)[ada.pk] == set(
+    assert already_sent([ada.pk], DAY1, other_than=DAY2)[ada.pk] == set(
         Delivery.objects.get(subscriber=ada, digest__date=DAY1).paper_ids
     )
 
@@ -78,13 +78,16 @@ def test_nothing_is_repeated_across_two_consecutive_digests(outbox):
 def test_already_sent_reads_the_ledger_by_reader_and_date():
     a = Subscriber.objects.create(email="a@example.com", status="active")
     b = Subscriber.objects.create(email="b@example.com", status="active")
-    old, yesterday, today = (Digest.objects.create(date=DAY2 - timedelta(days=n)) for n in (40, 1, 0))
+    old, yesterday, today, tomorrow = (Digest.objects.create(date=DAY2 - timedelta(days=n)) for n in (40, 1, 0, -1))
     Delivery.objects.create(digest=old, subscriber=a, paper_ids=[1])
     Delivery.objects.create(digest=yesterday, subscriber=a, paper_ids=[2, 3], status="sent")
     Delivery.objects.create(digest=yesterday, subscriber=b, paper_ids=[], status="failed")
     Delivery.objects.create(digest=today, subscriber=a, paper_ids=[4], status="sent")
-    assert already_sent([a.pk, b.pk], DAY2 - timedelta(days=30), before=DAY2) == {a.pk: {2, 3}, b.pk: set()}
+    assert already_sent([a.pk, b.pk], DAY2 - timedelta(days=30), other_than=DAY2) == {a.pk: {2, 3}, b.pk: set()}
     assert already_sent([a.pk], DAY2 - timedelta(days=60)) == {a.pk: {1, 2, 3, 4}}
+    # A catch-up send of a missed day: what the days after it sent counts too.
+    Delivery.objects.create(digest=tomorrow, subscriber=a, paper_ids=[5], status="sent")
+    assert already_sent([a.pk], DAY2 - timedelta(days=30), other_than=DAY2)[a.pk] == {2, 3, 5}
 
 
 @pytest.mark.django_db(transaction=True)

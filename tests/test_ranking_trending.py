@@ -14,30 +14,41 @@ NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 DAY = date(2026, 11, 28)
 
 
-def paper(title: str, hours_old: float = 0, **fields) -> Paper:
-    return Paper(canonical_id=title, title=title, first_seen=NOW - timedelta(hours=hours_old), **fields)
+def paper(title: str, days_old: int = 0, **fields) -> Paper:
+    return Paper(canonical_id=title, title=title, listed=DAY - timedelta(days=days_old), **fields)
 
 
 def test_a_strong_paper_from_yesterday_beats_a_weak_one_from_today():
-    strong, weak = paper("strong", 24, upvotes=120), paper("weak", 0, upvotes=10)
+    strong, weak = paper("strong", 1, upvotes=120), paper("weak", 0, upvotes=10)
     assert trending_score(strong, NOW) > trending_score(weak, NOW)
 
 
 def test_an_old_paper_fades():
-    assert trending_score(paper("a", 24 * 7, upvotes=500), NOW) < trending_score(paper("b", 6, upvotes=20), NOW)
+    assert trending_score(paper("a", 7, upvotes=500), NOW) < trending_score(paper("b", 0, upvotes=20), NOW)
+
+
+def test_age_counts_from_the_listing_day_not_from_when_the_paper_reached_us():
+    """A catch-up import today of yesterday's listing ranks as yesterday's digest would have ranked it."""
+    late = Paper(canonical_id="late", title="late", listed=DAY - timedelta(days=1), first_seen=NOW, upvotes=40)
+    fresh = paper("fresh", 0, upvotes=25)
+    assert trending_score(late, NOW) < trending_score(fresh, NOW)
+    # Only the ratio between papers matters, and it is the same whatever moment the ages are measured at.
+    later = NOW + timedelta(days=400)
+    ratio_now = trending_score(late, NOW) / trending_score(fresh, NOW)
+    assert ratio_now == pytest.approx(trending_score(late, later) / trending_score(fresh, later))
 
 
 def test_comments_and_stars_count_and_nobody_voting_still_ranks_by_freshness():
     base = trending_score(paper("a", upvotes=10), NOW)
     assert trending_score(paper("b", upvotes=10, num_comments=5), NOW) > base
     assert trending_score(paper("c", upvotes=10, github_stars=1000), NOW) > base
-    assert trending_score(paper("new"), NOW) > trending_score(paper("older", 30), NOW) > 0
+    assert trending_score(paper("new"), NOW) > trending_score(paper("older", 1), NOW) > 0
 
 
 def test_pinned_leads_rejected_never_approved_and_featured_boosted():
     papers = [
         paper("top", upvotes=2000),
-        paper("pinned", 24 * 10, pinned=True),
+        paper("pinned", 10, pinned=True),
         paper("rejected", upvotes=900, moderation=Moderation.REJECTED),
         paper("approved", upvotes=100, moderation=Moderation.APPROVED),
         paper("featured", upvotes=100, featured=True),

@@ -61,6 +61,8 @@ class ArxivListingSource(Source):
                     pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
                     categories=[t.get("term", "") for t in entry.get("tags", []) if t.get("term")],
                     published=entry_date(entry) or listing_date,
+                    # The listing's date is the announcement: every item of a day's listing carries it.
+                    listed=entry_date(entry) or listing_date,
                     announce_type=announce,
                     update_only=announce in UPDATE_ANNOUNCE_TYPES,
                 )

@@ -28,6 +28,9 @@ class PaperRecord:
     comment: str = ""
     journal_ref: str = ""
     published: date | None = None
+    # The listing day the source announced it for (arXiv's announcement date, HF's daily page); None when the
+    # source does not say, and ingest takes the day of the fetch.
+    listed: date | None = None
     upvotes: int | None = None
     num_comments: int | None = None
     github_stars: int | None = None

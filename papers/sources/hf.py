@@ -46,6 +46,7 @@ class HuggingFaceDailySource(Source):
                     project_url=str(paper.get("projectPage") or ""),
                     thumbnail_url=str(item.get("thumbnail") or ""),
                     published=parse_date(paper.get("publishedAt") or item.get("publishedAt")),
+                    listed=parse_date(paper.get("submittedOnDailyAt")),
                     upvotes=_int(paper.get("upvotes")),
                     num_comments=_int(item.get("numComments")),
                     github_stars=_int(paper.get("githubStars")),

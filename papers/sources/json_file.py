@@ -1,7 +1,8 @@
 """A JSON list or JSON Lines file of papers: imports, the bundled samples, and `export_papers` output read back.
 
 Each paper: `title` and `abstract`, optionally `id` (an arXiv id, `doi:...`, or any stable id), `doi`, `url`,
-`authors` (list, or one comma-joined string), `published` (ISO date), `upvotes`, `categories`."""
+`authors` (list, or one comma-joined string), `published` (ISO date), `listed` (the listing day it was
+announced for, ISO date), `upvotes`, `categories`."""
 
 import json
 from datetime import date
@@ -43,6 +44,7 @@ class JsonPapersSource(Source):
                     authors=[str(a) for a in authors] if isinstance(authors, list) else [],
                     categories=[str(c) for c in categories] if isinstance(categories, list) else [],
                     published=parse_date(item.get("published")),
+                    listed=parse_date(item.get("listed")),
                     upvotes=None if upvotes is None else int(upvotes),
                 )
             )

@@ -15,7 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("sources", nargs="+", metavar="SOURCE")
-        parser.add_argument("--date", type=date.fromisoformat, help="the day to fetch (HF daily papers)")
+        parser.add_argument(
+            "--date",
+            type=date.fromisoformat,
+            help="the listing day: the day to fetch (HF), and the day a --file's papers are news for",
+        )
         parser.add_argument("--file", type=Path, help="parse this local file as the source's format")
         parser.add_argument("--force", action="store_true", help="parse the input even if unchanged since last run")
 
