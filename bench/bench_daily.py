@@ -140,7 +140,7 @@ def timed_send(day, worker_count: int, env: dict[str, str]) -> tuple[float, int,
     from papers.models import Paper
 
     # The same papers are the new ones of that day, so each run ranks and renders the same work.
-    Paper.objects.update(first_seen=timezone.now().replace(hour=12) + (day - timezone.now().date()))
+    Paper.objects.update(listed=day)
     digest = build_digest(day)
     vacuum_ledger()
     with workers(worker_count, env) as procs, PeakMemory({f"worker {i + 1}": p for i, p in enumerate(procs)}) as memory:

@@ -48,6 +48,7 @@ def seed_papers() -> list[Paper]:
                 title=item["title"],
                 abstract=item["abstract"],
                 first_seen=seen,
+                listed=seen.date(),
                 upvotes=upvotes,
                 num_comments=comments,
             )

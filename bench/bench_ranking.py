@@ -97,7 +97,7 @@ def make_papers(rng: random.Random) -> list[Paper]:
                 authors=rng.sample(AUTHORS, 3),
                 upvotes=rng.randint(0, 300),
                 num_comments=rng.randint(0, 20),
-                first_seen=NOW - timedelta(hours=rng.randint(0, 47)),
+                listed=(NOW - timedelta(hours=rng.randint(0, 47))).date(),
             )
         )
     return papers

@@ -122,7 +122,7 @@ def prepare(readers: int) -> None:
     if not Paper.objects.exists():
         fetch_and_ingest("hf", offline=True)
         fetch_and_ingest("json", offline=True)
-    Paper.objects.update(first_seen=timezone.now())  # news today and tomorrow, whenever the bench runs
+    Paper.objects.update(listed=timezone.now().date())  # news today and tomorrow, whenever the bench runs
     have = Subscriber.objects.count()
     Subscriber.objects.bulk_create(
         (
