@@ -12,7 +12,9 @@ import time_machine
 from django.core.cache import cache
 from django.db import connection, connections
 
+from newsletter import digest, render
 from newsletter.celery import app as celery_app
+from papers import ranking
 from tests import clock
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -59,6 +61,25 @@ def _named_instant(request: pytest.FixtureRequest):
         yield
 
 
+SERVICE_HINTS = {
+    "PostgreSQL": "DATABASE_URL=postgres://postgres@127.0.0.1:5432/test",
+    "Redis": "REDIS_URL=redis://127.0.0.1:6379/0",
+}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter):
+    """After the list of skips: name what a run without the services left out, and how to run it."""
+    yield
+    reasons = [str(report.longrepr[-1]) for report in terminalreporter.stats.get("skipped", [])]
+    missing = {name: sum(f"needs {name}" in r for r in reasons) for name in SERVICE_HINTS}
+    missing = {name: count for name, count in missing.items() if count}
+    if missing:
+        counts = ", ".join(f"{count} need {name}" for name, count in missing.items())
+        hint = " ".join(SERVICE_HINTS[name] for name in missing)
+        terminalreporter.write_line(f"Skipped without the services: {counts}. To run them: {hint} make test")
+
+
 def require(available: bool, reason: str) -> None:
     if available:
         return
@@ -70,8 +91,10 @@ def require(available: bool, reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     """Every test: its own outbox (the real .eml backend, not pytest-django's locmem), tasks in-process,
-    an empty cache, TF-IDF relevance (the embedding tests turn the model on themselves: loading it takes
-    seconds, and ingesting fixtures would embed every paper)."""
+    an empty cache and none of the per-process caches of earlier tests (on SQLite a rolled-back test's
+    primary keys come back, so a kept candidate index would match the next test's papers), TF-IDF relevance
+    (the embedding tests turn the model on themselves: loading it takes seconds, and ingesting fixtures would
+    embed every paper)."""
     settings.EMAIL_BACKEND = "newsletter.mail.OutboxBackend"
     settings.RANKING_EMBEDDINGS = "off"
     settings.OUTBOX_DIR = tmp_path / "outbox"
@@ -79,6 +102,8 @@ def _isolated(settings, tmp_path):
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     cache.clear()
+    for clear in (digest.clear_caches, ranking.clear_caches, render.clear_caches):
+        clear()
     yield
     celery_app.conf.task_always_eager = eager
 
