@@ -9,6 +9,7 @@ accepted so far, "dump PATH" writes every accepted message (envelope and bytes) 
 
 import logging
 import pickle
+import re
 import socket
 import sys
 import threading
@@ -17,6 +18,7 @@ from collections import Counter
 from aiosmtpd.controller import Controller
 
 REJECTED_PREFIX = "reject"
+MESSAGE_ID = re.compile(rb"^Message-ID: *(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
 
 
@@ -34,6 +36,8 @@ class Handler:
         self.kept: list[tuple[str, list[str], bytes]] = []
         self.refuse_mail = 0  # the next N MAIL FROM commands get 421
         self.defer_rcpt = 0  # the next N RCPT TO commands get 451
+        self.defer_data = 0  # the next N messages get 451 after their data was read
+        self.message_ids: list[tuple[str, str]] = []  # (recipient, Message-ID) of every message read, refused or not
         self.refused = Counter()
         self.lock = threading.Lock()
 
@@ -70,6 +74,13 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            if not self.keep:  # the benchmark's sink keeps whole messages instead, and must stay quick
+                found = MESSAGE_ID.search(envelope.original_content)
+                self.message_ids += [(to, found[1].decode() if found else "") for to in envelope.rcpt_tos]
+            if self.defer_data > 0:
+                self.defer_data -= 1
+                self.refused["451 data"] += 1
+                return "451 4.3.0 Temporary failure, please try again"
             self.received.update(envelope.rcpt_tos)
             if self.keep:
                 self.kept.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
