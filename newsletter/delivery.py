@@ -207,9 +207,10 @@ def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCo
             for row in (row for row in rows_of_batch if row.pk in won):
                 row.attempts += 1  # as the claim counted it
                 if batch.broken:
-                    row.attempts -= 1  # never tried: the attempt is given back
+                    # Never tried: the attempt is given back, and the row waits as long, for the same reason.
+                    row.attempts -= 1
                     row.status, row.next_attempt_at = Delivery.Status.QUEUED, batch.broken.next_attempt_at
-                    row.error = f"retrying after {batch.broken.error}"[: failures.ERROR_TEXT_LIMIT]
+                    row.error = batch.broken.error
                     counts.retry += 1
                 elif won[row.pk] != Subscriber.Status.ACTIVE or email_hash(row.subscriber.email) in suppressed:
                     why = "suppressed" if won[row.pk] == Subscriber.Status.ACTIVE else won[row.pk]
@@ -227,7 +228,8 @@ def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCo
             if batch.rejected:
                 count_rejections(batch.rejected, settings.DELIVERY_REJECTION_LIMIT)
             if batch.broken:
-                defer_rest(digest.pk, [row.subscriber_id for row in rows], batch.broken.next_attempt_at)
+                broken = batch.broken
+                defer_rest(digest.pk, [row.subscriber_id for row in rows], broken.next_attempt_at, broken.error)
                 return
             if any(row.status == Delivery.Status.FAILED for row in batch.done):
                 pause_if_failing(digest.pk)

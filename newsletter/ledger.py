@@ -13,7 +13,6 @@ most one batch whose fate is unknown, and the queries per chunk do not grow with
 """
 
 import os
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -141,29 +140,26 @@ class Lease:
 
     def __init__(self, digest_id: int, subscriber_ids: list[int]) -> None:
         self.token = f"{os.getpid():x}-{uuid.uuid4().hex}"[:32]
-        self.every = settings.DELIVERY_LEASE_SECONDS / RENEW_SHARE
+        now = timezone.now()
         SendLease.objects.create(
-            token=self.token,
-            digest_id=digest_id,
-            subscriber_ids=subscriber_ids,
-            expires_at=timezone.now() + lease_seconds(),
+            token=self.token, digest_id=digest_id, subscriber_ids=subscriber_ids, expires_at=now + lease_seconds()
         )
-        self.renew_at = time.monotonic() + self.every
+        self.renew_at = now + lease_seconds() / RENEW_SHARE
 
     def keep(self) -> bool:
         """Renew the lease when a renewal is due (a clock check otherwise). False once the sweeper took the chunk
         away (the lease ran out: this worker was too slow to renew it) - it must then stop claiming."""
-        if time.monotonic() < self.renew_at:
+        now = timezone.now()
+        if now < self.renew_at:
             return True
-        self.renew_at = time.monotonic() + self.every
-        return bool(SendLease.objects.filter(token=self.token).update(expires_at=timezone.now() + lease_seconds()))
+        self.renew_at = now + lease_seconds() / RENEW_SHARE
+        return bool(SendLease.objects.filter(token=self.token).update(expires_at=now + lease_seconds()))
 
     def drop(self) -> None:
         # One statement: the ORM's delete() wraps even this in a transaction of its own, three round trips.
+        table = connection.ops.quote_name(SendLease._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {connection.ops.quote_name(SendLease._meta.db_table)} WHERE token = %s", [self.token]
-            )  # noqa: S608 - our table's name
+            cursor.execute(f"DELETE FROM {table} WHERE token = %s", [self.token])  # noqa: S608 - our table's name
 
 
 @contextmanager
@@ -251,12 +247,12 @@ def record(token: str, rows: list[Delivery]) -> None:
         cursor.executemany(sql, params)
 
 
-def defer_rest(digest_id: int, subscriber_ids: list[int], until: datetime) -> int:
-    """After a refusal that ended the connection: the chunk's rows not yet tried wait as long as the one refused
-    (the provider is down for them too), instead of being handed out again at once."""
+def defer_rest(digest_id: int, subscriber_ids: list[int], until: datetime, error: str) -> int:
+    """After a refusal that ended the connection: the chunk's rows not yet tried wait as long as the one refused,
+    for the same reason (the provider is down for them too), instead of being handed out again at once."""
     return Delivery.objects.filter(
         digest_id=digest_id, subscriber_id__in=subscriber_ids, status=Delivery.Status.QUEUED, next_attempt_at=None
-    ).update(next_attempt_at=until, updated_at=timezone.now())
+    ).update(next_attempt_at=until, error=error, updated_at=timezone.now())
 
 
 # --- Editors' and operators' actions on rows ---------------------------------------------------------------
