@@ -26,6 +26,7 @@ admin.site.enable_nav_sidebar = False  # the queue and the preview need the widt
 # The editor's actions the admin offers, each: (function, past-tense message). Which of them a digest shows is
 # the state table's answer (newsletter.digest_states.editor_actions); "send_test" has its own form.
 DIGEST_ACTIONS = {
+    "refresh": (digest_actions.refresh, "re-ranked with the papers as they are now"),
     "approve": (digest_actions.approve, "approved; each reader gets it at their delivery hour"),
     "pause": (digest_actions.pause, "paused"),
     "resume": (digest_actions.resume, "resumed"),

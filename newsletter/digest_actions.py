@@ -58,6 +58,17 @@ def refresh_draft(digest: Digest) -> list[Paper]:
     return trending
 
 
+def refresh(digest_id: int, user=None) -> Digest:
+    """The editor's "Refresh": re-rank the draft now (it is also refreshed whenever the preview opens)."""
+    digest = Digest.objects.get(pk=digest_id)
+    digest_states.check(digest, "refresh")
+    if digest.deliveries.exists():
+        raise ActionRefused(f"{digest} has recipients already: it no longer changes.")
+    refresh_draft(digest)
+    audit.record(user, "refresh", digest)
+    return Digest.objects.get(pk=digest_id)
+
+
 def refresh_open_drafts(today: date | None = None) -> int:
     """Refresh every digest from today on that is still a draft (or skipped for want of papers)."""
     today = today or timezone.now().date()
@@ -100,6 +111,7 @@ def approve(digest_id: int, user=None) -> Digest:
     queued at once (once this request commits); the quarter-hourly delivery task serves the rest."""
     from newsletter.tasks import deliver_due_task
 
+    digest_states.check(Digest.objects.get(pk=digest_id), "approve")
     if not DigestPaper.objects.filter(digest_id=digest_id).exists():
         raise ActionRefused(f"{Digest.objects.get(pk=digest_id)} has no papers to send.")
     digest = digest_states.move(digest_id, "approve", EDITOR)

@@ -39,26 +39,48 @@ def _from(states: tuple[str, ...], to: str) -> dict[str, tuple[str, ...]]:
 UNDER_WAY = (Status.APPROVED, Status.SENDING, Status.PAUSED)
 ACTIONS: tuple[Action, ...] = (
     Action("build", (SYSTEM,), {NEW: (Status.DRAFT, Status.SKIPPED)}, "draft", "skipped when no paper is new"),
-    Action("rebuild", (SYSTEM,), {Status.SKIPPED: (Status.DRAFT,)}, "draft", "the day's papers arrived late"),
+    Action("rebuild", (SYSTEM,), {Status.SKIPPED: (Status.DRAFT,)}, "draft", "a skipped day's papers arrived"),
     Action(
         "refresh",
         (EDITOR,),
         {Status.DRAFT: (Status.DRAFT, Status.SKIPPED), Status.SKIPPED: (Status.DRAFT, Status.SKIPPED)},
         "draft",
-        "skipped while no paper qualifies",
+        "re-ranked; skipped while no paper qualifies",
         "Refresh",
     ),
-    Action("skip", (SYSTEM,), {Status.DRAFT: (Status.SKIPPED,)}, "skipped", "review mode, not approved in time"),
-    Action("approve", (EDITOR, SYSTEM), {Status.DRAFT: (Status.APPROVED,)}, "approved", label="Approve and schedule"),
+    Action(
+        "skip", (SYSTEM,), {Status.DRAFT: (Status.SKIPPED,)}, "skipped", "review mode, not approved by the deadline"
+    ),
+    Action(
+        "approve",
+        (EDITOR, SYSTEM),
+        {Status.DRAFT: (Status.APPROVED,)},
+        "approved",
+        "by the system at the review deadline with `trending_only`",
+        "Approve and schedule",
+    ),
     Action(
         "start",
         (SYSTEM,),
         _from((Status.DRAFT, Status.APPROVED, Status.SENDING, Status.SENT), Status.SENDING),
         "sending",
-        "a sent digest starts again for readers due later and for catch-up sends",
+        "readers queued; a sent digest starts again for readers due later and catch-up sends",
     ),
-    Action("pause", (EDITOR,), _from((Status.APPROVED, Status.SENDING), Status.PAUSED), "paused", label="Pause"),
-    Action("self_pause", (SYSTEM,), _from((Status.SENDING,), Status.PAUSED), "paused", "past the failure rate"),
+    Action(
+        "pause",
+        (EDITOR,),
+        _from((Status.APPROVED, Status.SENDING), Status.PAUSED),
+        "paused",
+        "workers stop claiming; what is in flight finishes",
+        "Pause",
+    ),
+    Action(
+        "self_pause",
+        (SYSTEM,),
+        _from((Status.SENDING,), Status.PAUSED),
+        "paused",
+        "more than DELIVERY_PAUSE_ERROR_RATE of the outcomes failed",
+    ),
     Action(
         "resume",
         (EDITOR,),
@@ -67,13 +89,19 @@ ACTIONS: tuple[Action, ...] = (
         "approved again if no message had gone out, else sending",
         "Resume",
     ),
-    Action("finish", (SYSTEM,), _from((Status.SENDING,), Status.SENT), "sent", "no row is queued or being sent"),
+    Action(
+        "finish",
+        (SYSTEM,),
+        _from((Status.SENDING,), Status.SENT),
+        "sent",
+        "no row queued (waiting for a retry included) or being sent",
+    ),
     Action(
         "retry_failed",
         (EDITOR,),
         {Status.SENT: (Status.SENDING,), Status.SENDING: (Status.SENDING,), Status.PAUSED: (Status.PAUSED,)},
         "sending",
-        "a paused send stays paused: its requeued rows go when it resumes",
+        "failed rows queued again, not suppressed readers'; paused stays paused",
         "Retry failed deliveries",
     ),
     Action(
@@ -81,7 +109,8 @@ ACTIONS: tuple[Action, ...] = (
         (EDITOR,),
         _from((Status.DRAFT, *UNDER_WAY), Status.CANCELLED),
         "cancelled",
-        label="Cancel this digest",
+        "queued rows skipped, for good",
+        "Cancel this digest",
     ),
     Action("send_test", (EDITOR,), {state: (state,) for state in Status.values}, "tested", label="Send a test to me"),
 )
@@ -130,7 +159,8 @@ def attempt(digest_id: int, action: str, to: str | None = None, **fields: object
 
 
 def check(digest: Digest, action: str) -> None:
-    """Refuse an action that changes no state (a test send) where the table does not allow it."""
+    """Refuse an action where the table does not allow it, before any work (a test send, which changes no
+    state, or an action whose own checks come first)."""
     if not allowed(digest.status, action):
         raise refusal(digest, action)
 

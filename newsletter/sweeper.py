@@ -56,7 +56,7 @@ def sweep(now: datetime | None = None, send_queue_empty: Callable[[], bool] = la
         # Taken by whoever deletes it: a worker renewing it in time, or another sweeper, wins instead.
         if SendLease.objects.filter(pk=pk, expires_at__lte=now).delete()[0]:
             found.add(digest_id, subscriber_ids)
-    found.resolved = resolve_orphans(now)
+    requeued = resolve_orphans(now, found)
     for digest_id, ids in list(found.hand_out.items()):
         found.hand_out.pop(digest_id)
         found.add(
@@ -67,6 +67,8 @@ def sweep(now: datetime | None = None, send_queue_empty: Callable[[], bool] = la
                 ).values_list("subscriber_id", flat=True)
             ),
         )
+    for digest_id, subscriber_id in requeued:
+        found.add(digest_id, [subscriber_id])
     for digest_id, subscriber_id in take_due_retries(now):
         found.add(digest_id, [subscriber_id])
     for digest_id, ids in lost_tasks(now, send_queue_empty).items():
@@ -74,29 +76,31 @@ def sweep(now: datetime | None = None, send_queue_empty: Callable[[], bool] = la
     return found
 
 
-def resolve_orphans(now: datetime) -> int:
-    """Rows in `sending` under no lease, by DELIVERY_STUCK_POLICY. "resend" queues them again (a message that was
-    on the wire at the crash may arrive twice) unless workers already died DELIVERY_MAX_INTERRUPTIONS times
-    holding the row (a message that kills its worker must not loop forever); "ambiguous" never resends."""
+def resolve_orphans(now: datetime, found: Sweep) -> list[tuple[int, int]]:
+    """Rows in `sending` under no lease, by DELIVERY_STUCK_POLICY: counted in `found.resolved`, and those queued
+    again returned as (digest, subscriber). "resend" queues them again (a message that was on the wire at the
+    crash may arrive twice) unless workers already died DELIVERY_MAX_INTERRUPTIONS times holding the row (a
+    message that kills its worker must not loop forever); "ambiguous" never resends."""
     orphans = Delivery.objects.filter(status=Delivery.Status.SENDING).exclude(
         claim_token__in=SendLease.objects.values("token")
     )
-    resolved = 0
-    if settings.DELIVERY_STUCK_POLICY == "resend":
-        resolved += orphans.filter(interruptions__lt=settings.DELIVERY_MAX_INTERRUPTIONS - 1).update(
-            status=Delivery.Status.QUEUED,
-            interruptions=F("interruptions") + 1,
-            next_attempt_at=None,
-            error="worker stopped mid-send; queued again",
-            updated_at=now,
-        )
-    resolved += orphans.update(
+    rows = list(orphans.values_list("pk", "digest_id", "subscriber_id", "interruptions"))
+    resend = settings.DELIVERY_STUCK_POLICY == "resend"
+    again = [row for row in rows if resend and row[3] + 1 < settings.DELIVERY_MAX_INTERRUPTIONS]
+    found.resolved += orphans.filter(pk__in=[row[0] for row in again]).update(
+        status=Delivery.Status.QUEUED,
+        interruptions=F("interruptions") + 1,
+        next_attempt_at=None,
+        error="worker stopped mid-send; queued again",
+        updated_at=now,
+    )
+    found.resolved += orphans.filter(pk__in=[row[0] for row in rows]).update(
         status=Delivery.Status.AMBIGUOUS,
         interruptions=F("interruptions") + 1,
         error="worker stopped mid-send; the message may or may not have gone",
         updated_at=now,
     )
-    return resolved
+    return [(digest_id, subscriber_id) for _, digest_id, subscriber_id, _ in again]
 
 
 def take_due_retries(now: datetime) -> list[tuple[int, int]]:

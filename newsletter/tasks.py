@@ -8,6 +8,7 @@ from datetime import date
 from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
 from newsletter import delivery, ledger, scheduling, sweeper, webhooks
 from newsletter.celery import app as celery_app
@@ -56,7 +57,10 @@ def send_queue_empty() -> bool:
         return True
     queue = celery_app.amqp.router.route({}, send_chunk_task.name)["queue"].name
     with celery_app.connection_for_read() as connection:
-        return not connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+        try:
+            return not connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+        except ChannelError:  # no such queue: a broker restarted empty has not seen it declared again yet
+            return True
 
 
 @shared_task(ignore_result=True)
