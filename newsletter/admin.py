@@ -254,7 +254,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     """The ledger, read-only: filter by digest and status, or open one reader's history from their page."""
 
-    list_display = ("digest", "subscriber_email", "status", "attempts", "short_error", "sent_at", "message_id")
+    list_display = (
+        "digest",
+        "subscriber_email",
+        "status",
+        "attempts",
+        "short_error",
+        "next_attempt_at",
+        "sent_at",
+        "message_id",
+    )
     list_filter = ("status", "digest")
     search_fields = ("subscriber__email", "message_id")
     list_select_related = ("digest", "subscriber")

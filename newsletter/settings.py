@@ -266,7 +266,7 @@ DELIVERY_REJECTION_LIMIT = env_int("DELIVERY_REJECTION_LIMIT", 2)
 DELIVERY_SOFT_BOUNCE_LIMIT = env_int("DELIVERY_SOFT_BOUNCE_LIMIT", 3)
 DELIVERY_LEDGER_DAYS = env_int("DELIVERY_LEDGER_DAYS", 90)  # ledger rows and webhook events kept this long
 # The sweeper: dead workers' chunks, rows due for a retry, tasks the broker lost (newsletter/sweeper.py).
-CELERY_BEAT_SCHEDULE["sweep-deliveries"] = {
+CELERY_BEAT_SCHEDULE["sweep-stuck-deliveries"] = {
     "task": "newsletter.tasks.sweep_task",
     "schedule": timedelta(seconds=DELIVERY_SWEEP_SECONDS),
 }

@@ -104,6 +104,10 @@ def population(day: date, active: int, rejected: int = 0, refused_before: int = 
         "hash_suppressed": [f"complained{i}@example.com" for i in range(active // 100)],
     }
     status = {"unsubscribed": "unsubscribed", "suppressed": "suppressed"}
+    people = [(group, i, email) for group, emails in groups.items() for i, email in enumerate(emails)]
+    # Refused addresses spread through the list, as stale ones are, not bunched in one chunk: a chunk of them
+    # served first after an outage would look like a failing send and pause it.
+    people.sort(key=lambda person: person[1] * active // max(rejected, 1) if person[0] == "rejected" else person[1])
     Subscriber.objects.bulk_create(
         Subscriber(
             email=email,
@@ -111,8 +115,7 @@ def population(day: date, active: int, rejected: int = 0, refused_before: int = 
             interests="language models, reinforcement learning" if i % 10 == 0 else "",
             rejections=1 if group == "rejected" and i < refused_before else 0,
         )
-        for group, emails in groups.items()
-        for i, email in enumerate(emails)
+        for group, i, email in people
     )
     Suppression.objects.bulk_create(
         Suppression(email_hash=email_hash(e), reason=Suppression.Reason.COMPLAINT) for e in groups["hash_suppressed"]
