@@ -11,7 +11,6 @@ Everything runs on its own database (<bench db>_outage), its own redis-server an
 The same drills, scaled down to run in seconds, are acceptance tests (tests/test_delivery_workers.py).
 """
 
-import os
 import tempfile
 import threading
 import time
@@ -19,10 +18,9 @@ from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from django.db import connections
 from django.utils import timezone
 
-from bench import Row
+from bench import Row, own_database, smtp_env
 
 READERS = 2_000  # the drills' size, whatever BENCH_SUBSCRIBERS says: the figures are times, not rates
 REJECTED = 20  # refused with 550; half of them were refused once before, so past the limit of 2
@@ -35,44 +33,27 @@ POLL_SECONDS = 0.05
 
 
 def run(size: int) -> list[Row]:
-    from bench.__main__ import ensure_database
     from tests import smtp_sink
     from tests.private_redis import PrivateRedis
     from tests.workers_support import Workers
 
-    default = connections["default"]
-    own_name = f"{default.settings_dict['NAME']}_outage"
-    base_url = os.environ["DATABASE_URL"].rpartition("/")[0]
-    ensure_database(f"{base_url}/{own_name}")
-    saved = default.settings_dict["NAME"]
-    default.close()
-    default.settings_dict["NAME"] = own_name
-    tmp = Path(tempfile.mkdtemp(prefix="bench-outage-"))
-    broker = PrivateRedis(tmp)
-    broker.start()
-    controller, sink, port = smtp_sink.start(pipelining=True)
-    env = os.environ | {
-        "DATABASE_URL": f"{base_url}/{own_name}",
-        "REDIS_URL": broker.url,
-        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    workers = Workers(env, tmp)
-    try:
-        reset()
-        running = [workers.start("procfile"), workers.start("bare")]
-        rows = outage_drill(env, sink, tmp)
-        reset()
-        sink.received.clear()
-        rows += kill_drill(env, sink, workers, running, tmp)
-    finally:
-        workers.stop_all()
-        controller.stop()
-        broker.stop()
-        default.close()
-        default.settings_dict["NAME"] = saved
+    with own_database("outage") as database_url:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-outage-"))
+        broker = PrivateRedis(tmp)
+        broker.start()
+        controller, sink, port = smtp_sink.start(pipelining=True)
+        workers = Workers(smtp_env(database_url, broker.url, port), tmp)
+        try:
+            reset()
+            running = [workers.start("procfile"), workers.start("bare")]
+            rows = outage_drill(workers.env, sink, tmp)
+            reset()
+            sink.received.clear()
+            rows += kill_drill(workers.env, sink, workers, running, tmp)
+        finally:
+            workers.stop_all()
+            controller.stop()
+            broker.stop()
     return rows
 
 
