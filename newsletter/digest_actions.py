@@ -40,9 +40,6 @@ PROBLEM_STATUSES = (
 )
 
 
-__all__ = ["ActionRefused"]  # raised by every action here: the admin shows its message
-
-
 def refresh_draft(digest: Digest) -> list[Paper]:
     """Re-rank a digest nobody has approved yet, so moderation (reject, pin, approve) shows in its preview."""
     with transaction.atomic():
@@ -111,9 +108,10 @@ def approve(digest_id: int, user=None) -> Digest:
     queued at once (once this request commits); the quarter-hourly delivery task serves the rest."""
     from newsletter.tasks import deliver_due_task
 
-    digest_states.check(Digest.objects.get(pk=digest_id), "approve")
+    digest = Digest.objects.get(pk=digest_id)
+    digest_states.check(digest, "approve")
     if not DigestPaper.objects.filter(digest_id=digest_id).exists():
-        raise ActionRefused(f"{Digest.objects.get(pk=digest_id)} has no papers to send.")
+        raise ActionRefused(f"{digest} has no papers to send.")
     digest = digest_states.move(digest_id, "approve", EDITOR)
     audit.record(user, "approve", digest)
     transaction.on_commit(deliver_due_task.delay)

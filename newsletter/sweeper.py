@@ -50,30 +50,29 @@ def stuck_count(now: datetime | None = None) -> int:
 def sweep(now: datetime | None = None, send_queue_empty: Callable[[], bool] = lambda: True) -> Sweep:
     now = now or timezone.now()
     found = Sweep()
-    for pk, digest_id, subscriber_ids in SendLease.objects.filter(expires_at__lte=now).values_list(
-        "pk", "digest_id", "subscriber_ids"
-    ):
-        # Taken by whoever deletes it: a worker renewing it in time, or another sweeper, wins instead.
-        if SendLease.objects.filter(pk=pk, expires_at__lte=now).delete()[0]:
-            found.add(digest_id, subscriber_ids)
+    lost_chunks = take_expired_leases(now)
     requeued = resolve_orphans(now, found)
-    for digest_id, ids in list(found.hand_out.items()):
-        found.hand_out.pop(digest_id)
-        found.add(
-            digest_id,
-            list(
-                Delivery.objects.filter(
-                    due(now), digest_id=digest_id, subscriber_id__in=ids, digest__status=Digest.Status.SENDING
-                ).values_list("subscriber_id", flat=True)
-            ),
+    for digest_id, subscriber_ids in lost_chunks:
+        still_due = Delivery.objects.filter(
+            due(now), digest_id=digest_id, subscriber_id__in=subscriber_ids, digest__status=Digest.Status.SENDING
         )
-    for digest_id, subscriber_id in requeued:
+        found.add(digest_id, list(still_due.values_list("subscriber_id", flat=True)))
+    for digest_id, subscriber_id in [*requeued, *take_due_retries(now)]:
         found.add(digest_id, [subscriber_id])
-    for digest_id, subscriber_id in take_due_retries(now):
-        found.add(digest_id, [subscriber_id])
-    for digest_id, ids in lost_tasks(now, send_queue_empty).items():
-        found.add(digest_id, ids)
+    for digest_id, subscriber_ids in lost_tasks(now, send_queue_empty).items():
+        found.add(digest_id, subscriber_ids)
     return found
+
+
+def take_expired_leases(now: datetime) -> list[tuple[int, list[int]]]:
+    """The chunks of workers that stopped renewing their lease, as (digest, subscriber ids). A lease is taken by
+    whoever deletes it: a worker that renews it in time, or another sweeper, wins instead."""
+    expired = SendLease.objects.filter(expires_at__lte=now)
+    return [
+        (digest_id, subscriber_ids)
+        for pk, digest_id, subscriber_ids in expired.values_list("pk", "digest_id", "subscriber_ids")
+        if expired.filter(pk=pk).delete()[0]
+    ]
 
 
 def resolve_orphans(now: datetime, found: Sweep) -> list[tuple[int, int]]:
