@@ -1,5 +1,8 @@
 """Benchmarks: `make bench`. Each module bench/bench_<name>.py exposes `run(size: int) -> list[Row]`."""
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 
@@ -23,3 +26,37 @@ class Row:
 
     def as_dict(self) -> dict:
         return asdict(self) | {"ratio": self.ratio}
+
+
+@contextmanager
+def own_database(suffix: str) -> Iterator[str]:
+    """A stage's own database, `<bench database>_<suffix>` (created if missing), for this process's default
+    connection while the stage runs; yields its URL, for the processes the stage starts."""
+    from django.db import connections
+
+    from bench.__main__ import ensure_database
+
+    default = connections["default"]
+    name = f"{default.settings_dict['NAME']}_{suffix}"
+    url = f"{os.environ['DATABASE_URL'].rpartition('/')[0]}/{name}"
+    ensure_database(url)
+    saved = default.settings_dict["NAME"]
+    default.close()
+    default.settings_dict["NAME"] = name
+    try:
+        yield url
+    finally:
+        default.close()
+        default.settings_dict["NAME"] = saved
+
+
+def smtp_env(database_url: str, redis_url: str, smtp_port: int) -> dict[str, str]:
+    """The environment of the workers and commands a sending stage starts: its database, broker and SMTP sink."""
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+        "LOG_LEVEL": "WARNING",
+    }

@@ -19,10 +19,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
-from django.db import connections
 from django.utils import timezone
 
-from bench import Row
+from bench import Row, own_database, smtp_env
 from bench.bench_daily import wait_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,58 +35,41 @@ MIN_MESSAGES = 10_000
 
 
 def run(size: int) -> list[Row]:
-    from bench.__main__ import ensure_database
-
     size = max(size, MIN_MESSAGES)
     from tests.private_redis import PrivateRedis
     from tests.smtp_sink import free_port
 
-    default = connections["default"]
-    own_name = f"{default.settings_dict['NAME']}_send"
-    base_url = os.environ["DATABASE_URL"].rpartition("/")[0]
-    ensure_database(f"{base_url}/{own_name}")
-    saved = default.settings_dict["NAME"]
-    default.close()
-    default.settings_dict["NAME"] = own_name
-    tmp = Path(tempfile.mkdtemp(prefix="bench-send-"))
-    broker = PrivateRedis(tmp)
-    broker.start()
-    port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "tests.smtp_sink", str(port)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert sink.stdout.readline().strip() == "ready"
-    env = os.environ | {
-        "DATABASE_URL": f"{base_url}/{own_name}",
-        "REDIS_URL": broker.url,
-        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    workers: list[subprocess.Popen] = []
-    first_day = timezone.now().date()
-    try:
-        reset()
-        prepare(size // 5)
-        workers = [start_worker(env, tmp) for _ in range(WORKERS)]
-        wait_for_workers(broker.url, WORKERS)
-        small_sent, small_rate, small_peaks = timed_send(env, first_day, workers)
-        sink_command(sink, f"dump {tmp / 'discard.pickle'}")
-        prepare(size)
-        big_sent, rate, peaks = timed_send(env, first_day + timedelta(days=1), workers)
-        sink_command(sink, f"dump {tmp / 'messages.pickle'}")
-        raw = raw_rate(tmp / "messages.pickle", port)
-    finally:
-        for process in workers:
-            process.kill()
-            process.wait()
-        sink.stdin.close()
-        sink.wait()
-        broker.stop()
-        default.close()
-        default.settings_dict["NAME"] = saved
+    with own_database("send") as database_url:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-send-"))
+        broker = PrivateRedis(tmp)
+        broker.start()
+        port = free_port()
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "tests.smtp_sink", str(port)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert sink.stdout.readline().strip() == "ready"
+        env = smtp_env(database_url, broker.url, port)
+        workers: list[subprocess.Popen] = []
+        first_day = timezone.now().date()
+        try:
+            reset()
+            prepare(size // 5)
+            workers = [start_worker(env, tmp) for _ in range(WORKERS)]
+            wait_for_workers(broker.url, WORKERS)
+            small_sent, small_rate, small_peaks = timed_send(env, first_day, workers)
+            sink_command(sink, f"dump {tmp / 'discard.pickle'}")
+            prepare(size)
+            big_sent, rate, peaks = timed_send(env, first_day + timedelta(days=1), workers)
+            sink_command(sink, f"dump {tmp / 'messages.pickle'}")
+            raw = raw_rate(tmp / "messages.pickle", port)
+        finally:
+            for process in workers:
+                process.kill()
+                process.wait()
+            sink.stdin.close()
+            sink.wait()
+            broker.stop()
     rows = [
         Row("send", f"digests/s, {WORKERS} workers, {big_sent} msgs", rate, "bare smtplib, one connection", raw,
             f">= {TARGET_SHARE_OF_RAW:.0%} of bare", rate >= TARGET_SHARE_OF_RAW * raw),

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from newsletter import audit, dashboard, digest_actions, textfmt
+from newsletter import audit, dashboard, digest_actions, digest_states, textfmt
 from newsletter.login_limits import RateLimitedAdminLoginForm
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
@@ -23,16 +23,15 @@ admin.site.index_template = "admin/daily_index.html"
 admin.site.login_form = RateLimitedAdminLoginForm
 admin.site.enable_nav_sidebar = False  # the queue and the preview need the width more than a second menu
 
-# name → (function, which statuses show the button, past-tense message)
+# The editor's actions the admin offers, each: (function, past-tense message). Which of them a digest shows is
+# the state table's answer (newsletter.digest_states.editor_actions); "send_test" has its own form.
 DIGEST_ACTIONS = {
-    "approve": (digest_actions.approve, (Digest.Status.DRAFT,), "approved; each reader gets it at their delivery hour"),
-    "pause": (digest_actions.pause, (Digest.Status.APPROVED, Digest.Status.SENDING), "paused"),
-    "resume": (digest_actions.resume, (Digest.Status.PAUSED,), "resumed"),
-    "cancel": (
-        digest_actions.cancel,
-        (Digest.Status.DRAFT, Digest.Status.APPROVED, Digest.Status.SENDING, Digest.Status.PAUSED),
-        "cancelled",
-    ),
+    "refresh": (digest_actions.refresh, "re-ranked with the papers as they are now"),
+    "approve": (digest_actions.approve, "approved; each reader gets it at their delivery hour"),
+    "pause": (digest_actions.pause, "paused"),
+    "resume": (digest_actions.resume, "resumed"),
+    "retry_failed": (digest_actions.retry_failed, "failed deliveries queued again"),
+    "cancel": (digest_actions.cancel, "cancelled"),
 }
 NO_DIGEST_YET = "No digest for today yet: the daily job builds it right after the morning fetch."
 PREVIEW_REFRESH_SECONDS = 5  # while a send runs, the preview page reloads to show progress
@@ -76,7 +75,7 @@ class DigestAdmin(admin.ModelAdmin):
     fields = ("date", "status", "editor_note", "note_preview", "ledger", "send_started_at", "sent_at")
     readonly_fields = ("date", "status", "note_preview", "ledger", "send_started_at", "sent_at")
     inlines = [DigestPaperInline]
-    actions = ["approve_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    actions = ["approve_selected", "pause_selected", "resume_selected", "retry_failed_selected", "cancel_selected"]
 
     def has_add_permission(self, request) -> bool:
         return False  # digests are built by the daily job, or by "Preview today's digest"
@@ -127,7 +126,7 @@ class DigestAdmin(admin.ModelAdmin):
             audit.record(request.user, "edit_note", obj)
 
     def _bulk(self, request, queryset, name: str) -> None:
-        function, _, done = DIGEST_ACTIONS[name]
+        function, done = DIGEST_ACTIONS[name]
         for digest in queryset:
             try:
                 function(digest.pk, request.user)
@@ -147,6 +146,10 @@ class DigestAdmin(admin.ModelAdmin):
     @admin.action(description="Resume sending", permissions=["change"])
     def resume_selected(self, request, queryset) -> None:
         self._bulk(request, queryset, "resume")
+
+    @admin.action(description="Retry failed deliveries", permissions=["change"])
+    def retry_failed_selected(self, request, queryset) -> None:
+        self._bulk(request, queryset, "retry_failed")
 
     @admin.action(description="Cancel (stops for good)", permissions=["change"])
     def cancel_selected(self, request, queryset) -> None:
@@ -189,7 +192,11 @@ class DigestAdmin(admin.ModelAdmin):
         subscriber = preview_subscriber(request)
         message = digest_actions.preview_email(digest, subscriber)
         html = next((body for body, kind in message.alternatives if kind == "text/html"), "")
-        actions = [name for name, (_, statuses, _) in DIGEST_ACTIONS.items() if digest.status in statuses]
+        actions = [
+            (name, digest_states.TABLE[name].label)
+            for name in digest_states.editor_actions(digest.status)
+            if name in DIGEST_ACTIONS
+        ]
         context = self._context(
             request,
             f"Preview: {digest}",
@@ -219,7 +226,7 @@ class DigestAdmin(admin.ModelAdmin):
                 digest_actions.send_test(digest, subscriber, request.user.email, request.user)
                 done = f"test sent to {request.user.email} (as {subscriber.email} sees it)"
             else:
-                function, _, done = DIGEST_ACTIONS[name]
+                function, done = DIGEST_ACTIONS[name]
                 function(digest.pk, request.user)
         except digest_actions.ActionRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
@@ -247,7 +254,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     """The ledger, read-only: filter by digest and status, or open one reader's history from their page."""
 
-    list_display = ("digest", "subscriber_email", "status", "attempts", "short_error", "sent_at", "message_id")
+    list_display = (
+        "digest",
+        "subscriber_email",
+        "status",
+        "attempts",
+        "short_error",
+        "next_attempt_at",
+        "sent_at",
+        "message_id",
+    )
     list_filter = ("status", "digest")
     search_fields = ("subscriber__email", "message_id")
     list_select_related = ("digest", "subscriber")

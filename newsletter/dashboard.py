@@ -3,14 +3,13 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from newsletter import delivery
+from newsletter import sweeper
 from newsletter.models import Delivery
 from papers.models import FetchRun
 from subscribers.models import Subscriber
@@ -20,7 +19,6 @@ DASHBOARD_DAYS = 30
 # same lines: a list bouncing that often has stale addresses and providers start deferring it.
 RATE_WARNING = 0.001
 RATE_LIMIT = 0.003
-# A row claimed this long ago and still "sending" belongs to a worker that died; the delivery sweep should act.
 FETCH_RUNS_PER_SOURCE = 3
 SOURCES_SHOWN = 12
 
@@ -190,8 +188,7 @@ def dashboard_context(now: datetime | None = None) -> dict:
         "rates_chart": chart(days, [bounce, complaint], limits=limits, percent=True, title="Bounce and complaint"),
         "rates": overall_rates(now - timedelta(days=DASHBOARD_DAYS)),
         "fetch_runs": latest_fetch_runs(),
-        "stuck": delivery.stuck_count(now),
+        "stuck": sweeper.stuck_count(now),
         "sending": Delivery.objects.filter(status=Delivery.Status.SENDING).count(),
         "days": DASHBOARD_DAYS,
-        "stuck_minutes": settings.DELIVERY_CLAIM_TIMEOUT_SECONDS // 60,
     }

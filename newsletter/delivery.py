@@ -1,36 +1,36 @@
-"""The delivery ledger: fix the recipients, claim rows, send, record each outcome.
+"""Sending a digest: fix the recipients, then per chunk of readers rank, render, send and record each outcome.
 
-A Delivery row is written before a message goes out and updated after, so a crash never re-sends to
-everyone and every recipient's fate can be read from the ledger:
-
-    queued ──claim──► sending ──► sent (provider message id) ──webhook──► bounced / complained
-       ▲                 │  └───► failed (permanent rejection, or transient errors past the last attempt)
-       └── transient ────┘  └───► skipped (unsubscribed or suppressed since the list was fixed; cancelled)
-           error, retried        sending too long (worker died) ─sweeper─► queued again or ambiguous
-
-Rows are claimed and their outcomes written CLAIM_BATCH_SIZE at a time, so a worker killed with kill -9
-leaves at most one batch in `sending`, and the queries per chunk do not grow with the recipients.
+The ledger (newsletter.ledger) says who got what; a worker holds its chunk under a lease it renews while it
+sends (a dead worker's chunk goes to the live ones, newsletter.sweeper); what a provider's error means for a
+row is newsletter.failures; the digest's own states are newsletter.digest_states.
 """
 
 import logging
-import os
-import smtplib
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-import redis
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import mail
-from django.db import connection, transaction
-from django.db.backends.utils import CursorWrapper
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from newsletter.models import Delivery, Digest, WebhookEvent
+from newsletter import digest_states, failures
+from newsletter.ledger import (
+    CLAIM_BATCH_SIZE,
+    DELIVERED_STATUSES,
+    OPEN_STATUSES,
+    Lease,
+    SendCounts,
+    claim,
+    defer_rest,
+    due,
+    due_subscriber_ids,
+    fix_recipients,
+    record,
+)
+from newsletter.models import Delivery, Digest
 from newsletter.ratelimit import TokenBucket, provider_bucket
 from newsletter.render import digest_email
 from papers.interests import negative_pattern
@@ -45,25 +45,13 @@ from papers.ranking import (
     with_title_twins,
 )
 from subscribers.models import Subscriber, Suppression, email_hash
+from subscribers.services import count_rejections
 
 log = logging.getLogger(__name__)
 
 # Subscribers per Celery task: big enough to amortize the per-chunk queries and ranking, small enough
 # that a chunk takes seconds, so a killed worker redoes little and several workers share a send evenly.
 SEND_CHUNK_SIZE = 200
-# Rows claimed, and outcomes written, together: a killed worker leaves at most this many rows whose fate is
-# unknown, and one claim plus one write per this many messages keeps the database out of the hot loop.
-CLAIM_BATCH_SIZE = 20
-# Subscriber ids per INSERT when recipients are added for given ids (SQLite takes up to 32,766 parameters).
-RECIPIENT_BATCH = 5000
-OPEN_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
-# Rows that reached the provider (a bounce or complaint comes after the message went out).
-DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED)
-# A digest in one of these takes no new recipients and no new claims.
-CLOSED_DIGEST_STATUSES = (Digest.Status.CANCELLED, Digest.Status.SKIPPED, Digest.Status.PAUSED)
-# SMTP reply that closes the connection: the rest of the chunk must wait for a new one.
-SMTP_SERVICE_UNAVAILABLE = 421
-ERROR_TEXT_LIMIT = 1000
 WEEK_DAYS = 7  # weekly readers' digest draws on this many days of papers
 
 
@@ -71,224 +59,27 @@ def batched(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-@dataclass
-class SendCounts:
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    retry: int = 0  # rows handed back to the queue after a transient error, for a later attempt
-
-    def summary(self) -> str:
-        return f"sent={self.sent} skipped={self.skipped} failed={self.failed}"
-
-
-# --- Starting, pausing, resuming, cancelling -------------------------------------------------------------
-
-
-def db_value(field_name: str, value: object) -> object:
-    """`value` as the database takes it for this Delivery field (the hand-written statements below)."""
-    return Delivery._meta.get_field(field_name).get_db_prep_save(value, connection)
-
-
-def fix_recipients(digest: Digest, subscriber_ids: Iterable[int] | None = None) -> int:
-    """One queued Delivery row per active subscriber (of `subscriber_ids`, or all) without one.
-
-    One INSERT ... SELECT in the database (per RECIPIENT_BATCH ids when they are given): a 100k send used to
-    load every id into Python and build 100k objects before the first message could go."""
-    quote, now = connection.ops.quote_name, timezone.now()
-    values = {
-        "digest_id": digest.pk,
-        "status": Delivery.Status.QUEUED,
-        "paper_ids": db_value("paper_ids", []),
-        "message_id": "",
-        "error": "",
-        "attempts": 0,
-        "claim_token": "",
-        "created_at": db_value("created_at", now),
-        "updated_at": db_value("updated_at", now),
-    }
-    delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
-    columns = ", ".join(quote(name) for name in [*values, "subscriber_id"])
-    sql = (
-        f"INSERT INTO {delivery} ({columns}) SELECT {', '.join(['%s'] * len(values))}, s.id "  # noqa: S608
-        f"FROM {subscriber} s WHERE s.status = %s AND NOT EXISTS "
-        f"(SELECT 1 FROM {delivery} d WHERE d.digest_id = %s AND d.subscriber_id = s.id){{only}} "
-        "ON CONFLICT DO NOTHING"
-    )
-    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
-    params = [*values.values(), Subscriber.Status.ACTIVE, digest.pk]
-    added = 0
-    with connection.cursor() as cursor:
-        if subscriber_ids is None:
-            cursor.execute(sql.format(only=""), params)
-            return cursor.rowcount
-        ids = list(subscriber_ids)
-        for start in range(0, len(ids), RECIPIENT_BATCH):
-            batch = ids[start : start + RECIPIENT_BATCH]
-            cursor.execute(sql.format(only=f" AND s.id IN ({', '.join(['%s'] * len(batch))})"), [*params, *batch])
-            added += cursor.rowcount
-    return added
-
-
-def start_send(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyone: bool = False) -> list[list[int]]:
-    """Mark the digest as sending, add recipients, and return the queued subscriber ids in chunks.
+def start_send(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyone: bool = False) -> list[int]:
+    """Start (or go on with) the send, add recipients, and return the subscriber ids whose rows may go now.
 
     Recipients are added for `subscriber_ids`, or for every active subscriber when `everyone` is set or the
-    digest has not started yet; with neither, a send already under way just continues (resume, sweeper)."""
+    digest has not started yet; with neither, a send already under way just continues. Rows waiting for a
+    later attempt are left to the sweeper."""
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=digest_id)
-        if digest.status in CLOSED_DIGEST_STATUSES:
-            return []
-        under_way = digest.status in (Digest.Status.SENDING, Digest.Status.SENT)
-        adding = everyone or subscriber_ids is not None or not under_way
-        if not adding and digest.status == Digest.Status.SENT:
-            return []
+        adding = (
+            everyone or subscriber_ids is not None or digest.status not in (Digest.Status.SENDING, Digest.Status.SENT)
+        )
         if digest.status != Digest.Status.SENDING:
-            digest.status = Digest.Status.SENDING
-            digest.send_started_at = digest.send_started_at or timezone.now()
-            digest.save(update_fields=["status", "send_started_at"])
+            if not adding or not digest_states.allowed(digest.status, "start"):
+                return []
+            digest_states.attempt(digest_id, "start", send_started_at=digest.send_started_at or timezone.now())
         if adding:
             fix_recipients(digest, subscriber_ids)
-    queued = list(
-        Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED)
-        .order_by("subscriber_id")
-        .values_list("subscriber_id", flat=True)
-    )
+    queued = due_subscriber_ids(digest_id)
     if not queued:
         finish_if_done(digest_id)
-    return batched(queued, SEND_CHUNK_SIZE)
-
-
-def pause_send(digest_id: int) -> bool:
-    """Workers stop claiming rows for this digest; what is in flight finishes."""
-    return bool(Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).update(status=Digest.Status.PAUSED))
-
-
-def resume_send(digest_id: int) -> bool:
-    """Back to sending, and the queued rows fanned out to the workers again."""
-    from newsletter.tasks import fan_out
-
-    with transaction.atomic():
-        if not Digest.objects.filter(pk=digest_id, status=Digest.Status.PAUSED).update(status=Digest.Status.SENDING):
-            return False
-        fan_out(digest_id)
-    return True
-
-
-def cancel_send(digest_id: int) -> int:
-    """Stop for good: no more claims; rows not yet sent are skipped with the reason. Returns rows skipped."""
-    with transaction.atomic():
-        Digest.objects.filter(pk=digest_id).exclude(status__in=[Digest.Status.SENT, Digest.Status.SKIPPED]).update(
-            status=Digest.Status.CANCELLED
-        )
-        return Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SKIPPED, error="send cancelled", updated_at=timezone.now()
-        )
-
-
-# --- Sending one chunk ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def ledger_write() -> Iterator[CursorWrapper]:
-    """A transaction for a claim or an outcome. With DELIVERY_LEDGER_SYNC_COMMIT off (the default), PostgreSQL
-    acknowledges it before its WAL reaches the disk: the flush cost more than the statement, twice per
-    CLAIM_BATCH_SIZE messages. A crash of the database server itself (not of a worker) may then forget the
-    last fraction of a second of claims and outcomes: those rows read queued or sending again and the
-    sweeper resends them, so the cost is a few duplicate messages, never a lost recipient. Every other write
-    stays synchronous."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not settings.DELIVERY_LEDGER_SYNC_COMMIT:
-            cursor.execute("SET LOCAL synchronous_commit TO off")
-        yield cursor
-
-
-def claim(digest_id: int, row_ids: list[int]) -> tuple[str, dict[int, str]]:
-    """Move these rows from queued to sending under a fresh token, unless the digest stopped sending.
-
-    Returns the token and {row id: the subscriber's status now} for the rows this call won; rows another
-    worker holds, or that are already done, are left alone. The token names the process, for post-mortems.
-    One UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): the ORM would need a second query to learn the
-    rows won, and this runs once per CLAIM_BATCH_SIZE messages."""
-    token = f"{os.getpid():x}-{uuid.uuid4().hex}"[:32]
-    if not row_ids:
-        return token, {}
-    quote, now = connection.ops.quote_name, timezone.now()
-    stamp = db_value("claimed_at", now)
-    delivery, subscriber = quote(Delivery._meta.db_table), quote(Subscriber._meta.db_table)
-    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
-    sql = (
-        f"UPDATE {delivery} SET status = %s, claim_token = %s, claimed_at = %s, updated_at = %s, "  # noqa: S608
-        f"attempts = {delivery}.attempts + 1 "
-        f"WHERE {delivery}.id IN ({', '.join(['%s'] * len(row_ids))}) AND {delivery}.status = %s "
-        f"AND EXISTS (SELECT 1 FROM {quote(Digest._meta.db_table)} WHERE id = %s AND status = %s) "
-        f"RETURNING {delivery}.id, (SELECT s.status FROM {subscriber} s WHERE s.id = {delivery}.subscriber_id)"
-    )
-    params = [Delivery.Status.SENDING, token, stamp, stamp, *row_ids, Delivery.Status.QUEUED]
-    with ledger_write() as cursor:
-        cursor.execute(sql, [*params, digest_id, Digest.Status.SENDING])
-        return token, dict(cursor.fetchall())
-
-
-RECORDED_FIELDS = ("status", "error", "message_id", "sent_at", "paper_ids", "attempts")
-
-
-def record(token: str, rows: list[Delivery]) -> None:
-    """Write the outcomes of a batch, only where our claim still stands: one short UPDATE per row, sent
-    together (psycopg's executemany pipelines them in one round trip, the statement parsed once).
-
-    Not Django's bulk_update, which spends far longer resolving expressions than the database spends
-    running them, nor one UPDATE ... CASE, whose thousands of characters psycopg re-parses every time."""
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    fields = [Delivery._meta.get_field(name) for name in RECORDED_FIELDS]
-    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in [*fields, Delivery._meta.get_field("updated_at")])
-    sql = (
-        f"UPDATE {quote(Delivery._meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s AND {quote('status')} = %s"
-    )
-    updated_at = db_value("updated_at", timezone.now())
-    params = [
-        [
-            *(f.get_db_prep_save(getattr(row, f.name), connection) for f in fields),
-            updated_at,
-            row.pk,
-            token,
-            Delivery.Status.SENDING,
-        ]
-        for row in rows
-    ]
-    with ledger_write() as cursor:
-        cursor.executemany(sql, params)
-
-
-def smtp_code(exc: BaseException) -> int | None:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return max((code for code, _ in exc.recipients.values()), default=None)
-    return getattr(exc, "smtp_code", None)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth another try later: timeouts, dropped connections, HTTP 429/5xx, SMTP 4xx (421, 450, 451...)."""
-    if isinstance(exc, AnymailRecipientsRefused):
-        return False
-    if isinstance(exc, AnymailAPIError):
-        return exc.status_code is None or exc.status_code == 429 or exc.status_code >= 500
-    code = smtp_code(exc)
-    if code is not None:
-        return 400 <= code < 500
-    return isinstance(exc, OSError | TimeoutError | redis.RedisError)
-
-
-def breaks_connection(exc: BaseException) -> bool:
-    """A transient refusal of one recipient leaves the connection usable; anything else ends the chunk."""
-    return not (isinstance(exc, smtplib.SMTPRecipientsRefused) and smtp_code(exc) != SMTP_SERVICE_UNAVAILABLE)
-
-
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+    return queued
 
 
 @dataclass
@@ -369,65 +160,110 @@ def send_one(digest: Digest, row: Delivery, edition: Edition, connection: object
     status = getattr(message, "anymail_status", None)
     provider_id = status.message_id if status is not None else None
     row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[:300]
-    row.status, row.sent_at, row.error = Delivery.Status.SENT, timezone.now(), ""
+    row.status, row.sent_at, row.error, row.next_attempt_at = Delivery.Status.SENT, timezone.now(), "", None
     row.paper_ids = [p.pk for p in shown] + [pick.paper_id for pick, _ in picks]
 
 
+@dataclass
+class Batch:
+    """The outcomes of one claimed batch, as they are decided."""
+
+    done: list[Delivery]
+    rejected: dict[int, str]  # subscriber → why the receiving side refused the address for good
+    broken: Delivery | None = None  # the row whose error ended the connection: the rest waits as long
+    lost: bool = False  # the lease ran out mid-batch
+
+
 def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
-    """Send this digest to the chunk's subscribers whose rows are still queued. Safe to run twice."""
+    """Send this digest to the chunk's subscribers whose rows are queued and due. Safe to run twice."""
     counts = SendCounts()
     digest = Digest.objects.get(pk=digest_id)
     if digest.status != Digest.Status.SENDING:
         return counts
-    rows = list(
-        Delivery.objects.filter(digest_id=digest_id, subscriber_id__in=subscriber_ids, status=Delivery.Status.QUEUED)
-        .select_related("subscriber")
-        .order_by("subscriber_id")
-    )
-    if not rows:
-        finish_if_done(digest_id)
-        return counts
+    lease = Lease(digest_id, subscriber_ids)
+    try:
+        rows = list(
+            Delivery.objects.filter(due(), digest_id=digest_id, subscriber_id__in=subscriber_ids)
+            .select_related("subscriber")
+            .order_by("subscriber_id")
+        )
+        if rows:
+            send_rows(digest, rows, lease, counts)
+    finally:
+        lease.drop()
+    finish_if_done(digest_id)
+    return counts
+
+
+def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCounts) -> None:
     by_frequency = editions(digest, [row.subscriber for row in rows])
     hashes = [email_hash(row.subscriber.email) for row in rows]
     suppressed = set(Suppression.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True))
     bucket = provider_bucket()
     with mail.get_connection() as connection:
-        for batch in batched(rows, CLAIM_BATCH_SIZE):
-            token, won = claim(digest_id, [row.pk for row in batch])
-            done: list[Delivery] = []
-            broken = None
-            for row in (row for row in batch if row.pk in won):
-                done.append(row)
+        for rows_of_batch in batched(rows, CLAIM_BATCH_SIZE):
+            if not lease.keep():
+                return  # too slow to renew: the sweeper gave the chunk to the live workers
+            won = claim(digest.pk, [row.pk for row in rows_of_batch], lease.token)
+            batch = Batch(done=[], rejected={})
+            for row in (row for row in rows_of_batch if row.pk in won):
                 row.attempts += 1  # as the claim counted it
-                status_now = won[row.pk]
-                if broken:
-                    row.status, row.error = Delivery.Status.QUEUED, f"retrying after {broken}"
-                    row.attempts -= 1  # never tried: the attempt is given back
+                if batch.broken:
+                    # Never tried: the attempt is given back, and the row waits as long, for the same reason.
+                    row.attempts -= 1
+                    row.status, row.next_attempt_at = Delivery.Status.QUEUED, batch.broken.next_attempt_at
+                    row.error = batch.broken.error
                     counts.retry += 1
-                elif status_now != Subscriber.Status.ACTIVE or email_hash(row.subscriber.email) in suppressed:
-                    why = "suppressed" if status_now == Subscriber.Status.ACTIVE else status_now
+                elif won[row.pk] != Subscriber.Status.ACTIVE or email_hash(row.subscriber.email) in suppressed:
+                    why = "suppressed" if won[row.pk] == Subscriber.Status.ACTIVE else won[row.pk]
                     row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {why}"
                     counts.skipped += 1
+                elif lease.keep():
+                    send_or_note(digest, row, by_frequency[row.subscriber.frequency], connection, bucket, batch, counts)
                 else:
-                    try:
-                        send_one(digest, row, by_frequency[row.subscriber.frequency], connection, bucket)
-                        counts.sent += 1
-                    except Exception as exc:  # noqa: BLE001 - every provider error is recorded on the row
-                        if is_transient(exc) and row.attempts < settings.DELIVERY_MAX_ATTEMPTS:
-                            row.status, row.error = Delivery.Status.QUEUED, describe(exc)
-                            counts.retry += 1
-                            broken = describe(exc) if breaks_connection(exc) else None
-                        else:
-                            log.warning("delivery %s failed: %s", row.pk, exc)
-                            row.status, row.error = Delivery.Status.FAILED, describe(exc)
-                            counts.failed += 1
-            record(token, done)
-            if broken:
-                break
-            if any(row.status == Delivery.Status.FAILED for row in done):
-                pause_if_failing(digest_id)
-    finish_if_done(digest_id)
-    return counts
+                    batch.lost = True  # the sweeper took the chunk: what is left of the batch is its to resolve
+                    break
+                batch.done.append(row)
+            record(lease.token, batch.done)
+            if batch.lost:
+                return
+            if batch.rejected:
+                count_rejections(batch.rejected, settings.DELIVERY_REJECTION_LIMIT)
+            if batch.broken:
+                broken = batch.broken
+                defer_rest(digest.pk, [row.subscriber_id for row in rows], broken.next_attempt_at, broken.error)
+                return
+            if any(row.status == Delivery.Status.FAILED for row in batch.done):
+                pause_if_failing(digest.pk)
+
+
+def send_or_note(
+    digest: Digest,
+    row: Delivery,
+    edition: Edition,
+    connection: object,
+    bucket: TokenBucket | None,
+    batch: Batch,
+    counts: SendCounts,
+) -> None:
+    """Send one row; on an error, decide its fate: another try later, or failed (and a refused address noted)."""
+    try:
+        send_one(digest, row, edition, connection, bucket)
+        counts.sent += 1
+        return
+    except Exception as exc:  # noqa: BLE001 - every provider error is recorded on the row
+        error = failures.describe(exc)
+        if not failures.is_transient(exc):
+            row.status, row.error, row.next_attempt_at = Delivery.Status.FAILED, error, None
+            if failures.refuses_recipient(exc):
+                batch.rejected[row.subscriber_id] = error
+        elif failures.retry_later(row, error, timezone.now()):
+            counts.retry += 1
+            if failures.breaks_connection(exc):
+                batch.broken = row
+            return
+    log.warning("delivery %s failed: %s", row.pk, row.error)
+    counts.failed += 1
 
 
 def pause_if_failing(digest_id: int) -> bool:
@@ -440,80 +276,14 @@ def pause_if_failing(digest_id: int) -> bool:
         return False
     if outcomes["failed"] / outcomes["done"] <= settings.DELIVERY_PAUSE_ERROR_RATE:
         return False
-    paused = pause_send(digest_id)
+    paused = digest_states.attempt(digest_id, "self_pause")
     if paused:
         log.error("digest %s paused: %s of %s deliveries failed", digest_id, outcomes["failed"], outcomes["done"])
     return paused
 
 
 def finish_if_done(digest_id: int) -> bool:
+    """Sent once no row is queued (waiting for a retry included) or being sent."""
     if Delivery.objects.filter(digest_id=digest_id, status__in=OPEN_STATUSES).exists():
         return False
-    Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).update(
-        status=Digest.Status.SENT, sent_at=timezone.now()
-    )
-    return True
-
-
-# --- Housekeeping --------------------------------------------------------------------------------------
-
-
-def stuck_cutoff(now: datetime | None = None) -> datetime:
-    return (now or timezone.now()) - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
-
-
-def stuck_count(now: datetime | None = None) -> int:
-    """Rows claimed by a worker that has not reported back within the claim timeout (for the admin)."""
-    return Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=stuck_cutoff(now)).count()
-
-
-def sweep_stuck(now: datetime | None = None) -> int:
-    """Resolve rows left in `sending` by a dead worker, by DELIVERY_STUCK_POLICY. Returns rows resolved.
-
-    "resend" queues them again (a message that was on the wire at the crash may arrive twice), unless they
-    already used every attempt (a message that kills its worker each time must not loop forever)."""
-    stuck = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=stuck_cutoff(now))
-    # updated_at is left at the claim, so the digest counts as stalled and is fanned out again at once.
-    resolved = 0
-    if settings.DELIVERY_STUCK_POLICY == "resend":
-        resolved += stuck.filter(attempts__lt=settings.DELIVERY_MAX_ATTEMPTS).update(
-            status=Delivery.Status.QUEUED, error="worker stopped mid-send; queued again"
-        )
-    resolved += stuck.update(
-        status=Delivery.Status.AMBIGUOUS, error="worker stopped mid-send; the message may or may not have gone"
-    )
-    return resolved
-
-
-def stalled_digests(now: datetime | None = None) -> list[int]:
-    """Digests sending with queued rows but no ledger activity for the claim timeout: their tasks were lost
-    (broker restarted empty, worker killed holding them); fanning out again is safe, claims are exclusive."""
-    sending = Digest.objects.filter(status=Digest.Status.SENDING).filter(
-        Exists(Delivery.objects.filter(digest=OuterRef("pk"), status=Delivery.Status.QUEUED).values("pk"))
-    )
-    cutoff = stuck_cutoff(now)
-    return [
-        digest.pk
-        for digest in sending.annotate(last=Max("deliveries__updated_at"))
-        if digest.last is None or digest.last < cutoff
-    ]
-
-
-def purge_ledger(now: datetime | None = None) -> int:
-    """Drop ledger rows and webhook events older than DELIVERY_LEDGER_DAYS; a ledger must not grow forever."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.DELIVERY_LEDGER_DAYS)
-    WebhookEvent.objects.filter(received_at__lt=cutoff).delete()
-    deleted, _ = Delivery.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
-
-
-def open_count(digest_id: int) -> int:
-    """Rows of the digest still queued or being sent: a range of the (digest, status) index."""
-    return Delivery.objects.filter(digest_id=digest_id, status__in=OPEN_STATUSES).count()
-
-
-def ledger_counts(digest_id: int) -> dict[str, int]:
-    rows = Delivery.objects.filter(digest_id=digest_id).values("status").annotate(n=Count("pk"))
-    counts = {status: 0 for status in Delivery.Status.values}
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+    return digest_states.attempt(digest_id, "finish", sent_at=timezone.now())

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from newsletter import digest_states
 from newsletter.models import Digest, DigestPaper
 from papers.models import CANDIDATE_WINDOW, Moderation, Paper, day_end
 from papers.ranking import REPEAT_LOOKBACK, rank_trending
@@ -78,8 +79,8 @@ def build_digest(day: date) -> Digest:
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
         )
         if rebuilding:
-            digest.status = Digest.Status.DRAFT
-            digest.save(update_fields=["status"])
+            digest_states.attempt(digest.pk, "rebuild")
+            digest.refresh_from_db()
     return digest
 
 

@@ -1,7 +1,9 @@
-"""What editors do to a digest: refresh the draft, preview it, test it, approve, pause, resume, cancel.
+"""What editors do to a digest: refresh the draft, preview it, test it, approve, pause, resume, cancel, retry
+its failed deliveries.
 
-Each action is a guarded status change (one UPDATE ... WHERE status IN allowed), so two editors clicking at
-once cannot both win, and each is written to the audit trail.
+Which action is allowed in which state, and where it leads, is newsletter.digest_states' table; each action
+is one guarded status change there, so two editors clicking at once cannot both win, and each is written to
+the audit trail.
 """
 
 from datetime import UTC, date, datetime, time
@@ -12,9 +14,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from newsletter import audit, delivery
-from newsletter.delivery import ledger_counts
+from newsletter import audit, digest_states, ledger
 from newsletter.digest import candidate_papers
+from newsletter.digest_states import EDITOR, SYSTEM, ActionRefused
+from newsletter.headers import fresh_message_id
+from newsletter.ledger import ledger_counts
 from newsletter.models import Delivery, Digest, DigestPaper
 from newsletter.render import digest_email
 from papers.models import Moderation, Paper, day_end
@@ -22,8 +26,8 @@ from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber
 
 Status = Digest.Status
-# A digest may still change until its first message leaves.
-EDITABLE = (Status.DRAFT, Status.SKIPPED)
+# A digest may still change until its first message leaves: the states an editor may refresh it in.
+EDITABLE = tuple(digest_states.TABLE["refresh"].steps)
 TEST_SUBJECT_PREFIX = "[Test] "
 # Errors listed per digest in the admin: enough to see every distinct failure, not every row.
 LEDGER_ERRORS_SHOWN = 20
@@ -36,15 +40,11 @@ PROBLEM_STATUSES = (
 )
 
 
-class ActionRefused(Exception):
-    """The digest is not in a state that allows this action; the message says why, for the editor."""
-
-
 def refresh_draft(digest: Digest) -> list[Paper]:
     """Re-rank a digest nobody has approved yet, so moderation (reject, pin, approve) shows in its preview."""
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=digest.pk)
-        if digest.status not in EDITABLE or digest.deliveries.exists():
+        if not digest_states.allowed(digest.status, "refresh") or digest.deliveries.exists():
             return []
         trending = rank_trending(
             candidate_papers(digest.date), settings.DIGEST_TRENDING_COUNT, now=day_end(digest.date)
@@ -53,9 +53,19 @@ def refresh_draft(digest: Digest) -> list[Paper]:
         DigestPaper.objects.bulk_create(
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
         )
-        digest.status = Status.DRAFT if trending else Status.SKIPPED
-        digest.save(update_fields=["status"])
+        digest_states.move(digest.pk, "refresh", EDITOR, Status.DRAFT if trending else Status.SKIPPED)
     return trending
+
+
+def refresh(digest_id: int, user=None) -> Digest:
+    """The editor's "Refresh": re-rank the draft now (it is also refreshed whenever the preview opens)."""
+    digest = Digest.objects.get(pk=digest_id)
+    digest_states.check(digest, "refresh")
+    if digest.deliveries.exists():
+        raise ActionRefused(f"{digest} has recipients already: it no longer changes.")
+    refresh_draft(digest)
+    audit.record(user, "refresh", digest)
+    return Digest.objects.get(pk=digest_id)
 
 
 def refresh_open_drafts(today: date | None = None) -> int:
@@ -81,23 +91,18 @@ def preview_email(digest: Digest, subscriber: Subscriber) -> EmailMultiAlternati
 
 
 def send_test(digest: Digest, subscriber: Subscriber, to_email: str, user=None) -> EmailMultiAlternatives:
-    """Send `subscriber`'s version of the digest to `to_email` through the real backend; no ledger row."""
+    """Send `subscriber`'s version of the digest to `to_email` through the real backend; no ledger row, and a
+    Message-ID of its own (the reader's own copy keeps theirs)."""
+    digest_states.check(digest, "send_test")
     if not to_email:
         raise ActionRefused("Your account has no email address: add one to your user to receive tests.")
     message = preview_email(digest, subscriber)
     message.to = [to_email]
     message.subject = TEST_SUBJECT_PREFIX + message.subject
+    message.extra_headers["Message-ID"] = fresh_message_id()
     message.send()
     audit.record(user, "send_test", digest, f"as {subscriber.email} to {to_email}")
     return message
-
-
-def _move(digest_id: int, allowed: tuple[str, ...], new: str, **fields) -> Digest:
-    updated = Digest.objects.filter(pk=digest_id, status__in=allowed).update(status=new, **fields)
-    digest = Digest.objects.get(pk=digest_id)
-    if not updated:
-        raise ActionRefused(f"{digest} is {digest.get_status_display().lower()}: cannot make it {new}.")
-    return digest
 
 
 def approve(digest_id: int, user=None) -> Digest:
@@ -105,35 +110,64 @@ def approve(digest_id: int, user=None) -> Digest:
     queued at once (once this request commits); the quarter-hourly delivery task serves the rest."""
     from newsletter.tasks import deliver_due_task
 
+    digest = Digest.objects.get(pk=digest_id)
+    digest_states.check(digest, "approve")
     if not DigestPaper.objects.filter(digest_id=digest_id).exists():
-        raise ActionRefused(f"{Digest.objects.get(pk=digest_id)} has no papers to send.")
-    digest = _move(digest_id, (Status.DRAFT,), Status.APPROVED)
+        raise ActionRefused(f"{digest} has no papers to send.")
+    digest = digest_states.move(digest_id, "approve", EDITOR)
     audit.record(user, "approve", digest)
     transaction.on_commit(deliver_due_task.delay)
     return digest
 
 
 def pause(digest_id: int, user=None) -> Digest:
-    digest = _move(digest_id, (Status.APPROVED, Status.SENDING), Status.PAUSED)
+    """Workers stop claiming rows; what is in flight finishes."""
+    digest = digest_states.move(digest_id, "pause", EDITOR)
     audit.record(user, "pause", digest)
     return digest
 
 
 def resume(digest_id: int, user=None) -> Digest:
-    if not delivery.resume_send(digest_id):
-        digest = Digest.objects.get(pk=digest_id)
-        raise ActionRefused(f"{digest} is {digest.get_status_display().lower()}: cannot make it sending.")
-    digest = Digest.objects.get(pk=digest_id)
-    audit.record(user, "resume", digest)
-    return digest
+    """Sending again, the queued rows handed to the workers; a digest paused before any message went out is
+    approved again, to go at each reader's hour (resuming it must not mark it sent with nobody served)."""
+    from newsletter.tasks import fan_out
+
+    with transaction.atomic():
+        started = Digest.objects.filter(pk=digest_id, send_started_at__isnull=False).exists() or (
+            Delivery.objects.filter(digest_id=digest_id).exists()
+        )
+        digest = digest_states.move(digest_id, "resume", EDITOR, Status.SENDING if started else Status.APPROVED)
+        if digest.status == Status.SENDING:
+            fan_out(digest_id)
+        audit.record(user, "resume", digest)
+    return Digest.objects.get(pk=digest_id)
 
 
 def cancel(digest_id: int, user=None) -> Digest:
     """Stop for good: rows not yet claimed are marked skipped so the ledger says why they never went."""
-    digest = _move(digest_id, (Status.DRAFT, Status.APPROVED, Status.SENDING, Status.PAUSED), Status.CANCELLED)
-    skipped = delivery.cancel_send(digest_id)
-    audit.record(user, "cancel", digest, f"{skipped} queued deliveries skipped" if skipped else "")
+    with transaction.atomic():
+        digest = digest_states.move(digest_id, "cancel", EDITOR)
+        skipped = ledger.skip_queued(digest_id, "send cancelled")
+        audit.record(user, "cancel", digest, f"{skipped} queued deliveries skipped" if skipped else "")
     return digest
+
+
+def retry_failed(digest_id: int, user=None) -> Digest:
+    """Failed deliveries queued again for a new window of retries (not those of readers who since left or were
+    suppressed), and handed to the workers unless the send is paused."""
+    from newsletter.tasks import fan_out
+
+    with transaction.atomic():
+        digest = Digest.objects.select_for_update().get(pk=digest_id)
+        digest_states.check(digest, "retry_failed")
+        requeued = ledger.requeue_failed(digest_id)
+        if not requeued:
+            raise ActionRefused(f"{digest} has no failed delivery to retry (readers since suppressed stay failed).")
+        digest = digest_states.move(digest_id, "retry_failed", EDITOR)
+        if digest.status == Status.SENDING:
+            fan_out(digest_id)
+        audit.record(user, "retry_failed", digest, f"{requeued} failed deliveries queued again")
+    return Digest.objects.get(pk=digest_id)
 
 
 def review_deadline(day: date) -> datetime:
@@ -155,14 +189,14 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
     if digest is None:
         return "nothing-to-do"
     if settings.REVIEW_MISSED_POLICY == "skip":
-        _move(digest.pk, (Status.DRAFT,), Status.SKIPPED)
+        digest_states.move(digest.pk, "skip", SYSTEM)
         audit.record(None, "deadline_skip", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
         return "skipped"
     # Trending only: rank what was not rejected, as in auto mode; "For you" still draws on approved papers only.
     unrejected = Paper.objects.news_on(day).exclude(moderation=Moderation.REJECTED)
     trending = rank_trending(list(unrejected), settings.DIGEST_TRENDING_COUNT, now=day_end(day))
     with transaction.atomic():
-        digest = _move(digest.pk, (Status.DRAFT,), Status.APPROVED)
+        digest = digest_states.move(digest.pk, "approve", SYSTEM)
         DigestPaper.objects.filter(digest=digest).delete()
         DigestPaper.objects.bulk_create(
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)

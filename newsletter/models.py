@@ -69,6 +69,11 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_token = models.CharField(max_length=32, blank=True, help_text="which worker run claimed the row")
+    # A queued row waits for its next try until then (transient errors); nobody claims it earlier.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Transient errors are retried until then: DELIVERY_RETRY_WINDOW_HOURS after the first one.
+    retry_until = models.DateTimeField(null=True, blank=True)
+    interruptions = models.PositiveSmallIntegerField(default=0, help_text="times a worker died holding the row")
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -81,6 +86,12 @@ class Delivery(models.Model):
             # Rows being sent, across digests (the sweeper's stuck rows, the dashboard): few at any time, and a
             # row leaves this index when its outcome is written.
             models.Index(fields=["claimed_at"], condition=models.Q(status="sending"), name="delivery_sending"),
+            # Rows waiting for a retry: the sweeper hands them out when their time comes. None outside an outage.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="queued", next_attempt_at__isnull=False),
+                name="delivery_waiting",
+            ),
             # The dashboard's bounce and complaint rates: rows a webhook marked, few and never touched by a send.
             models.Index(
                 fields=["sent_at"], condition=models.Q(status__in=["bounced", "complained"]), name="delivery_problems"
@@ -92,6 +103,20 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digest} → {self.subscriber_id} ({self.status})"
+
+
+class SendLease(models.Model):
+    """A chunk of a send held by a live worker, which renews `expires_at` while it sends. When a worker dies, its
+    lease runs out: the sweeper hands the chunk's readers (claimed or not yet) to the live workers, within
+    DELIVERY_LEASE_SECONDS, not after the broker's hour-long visibility timeout. One row per running chunk."""
+
+    token = models.CharField(max_length=32, unique=True, help_text="the claim token of the chunk's rows")
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="+")
+    subscriber_ids = models.JSONField(default=list)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.digest} chunk {self.token} until {self.expires_at:%H:%M:%S}"
 
 
 class AuditEntry(models.Model):

@@ -8,8 +8,9 @@ from datetime import date
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from newsletter import delivery
+from newsletter import delivery, ledger
 from newsletter.celery import app as celery_app
 from newsletter.digest import build_digest
 from newsletter.models import Delivery, Digest
@@ -26,8 +27,19 @@ log = logging.getLogger(__name__)
 WAIT_POLL_SECONDS = 0.5
 QUICK_POLL_SECONDS = 0.1
 QUICK_POLL_ROWS = 5_000
-# How often a waiting send looks for rows a dead worker left (those older than the claim timeout).
-SWEEP_EVERY_SECONDS = 5.0
+# How often a waiting send runs the sweeper: a dead worker's chunk goes out again at most this long after its
+# lease ran out, and a row due for a retry at most this long after its time.
+SWEEP_EVERY_SECONDS = 2.0
+# How often the waiting command is told what the send waits for (rows waiting for a retry, and why).
+REPORT_EVERY_SECONDS = 10.0
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    report: bool = False  # a report tick (every REPORT_EVERY_SECONDS): time to say what the send waits for
+    waiting: ledger.Waiting = field(default_factory=ledger.Waiting)  # filled on report ticks
 
 
 @dataclass
@@ -62,41 +74,49 @@ def ingest_all(offline: bool, day: date, say: Callable[[str], None]) -> IngestCo
 
 
 def send(
-    digest: Digest, progress: Callable[[int, int], None] | None = None, timeout: float = 3600
+    digest: Digest, progress: Callable[[Progress], None] | None = None, timeout: float = 3600
 ) -> delivery.SendCounts:
     """Send the digest to every active subscriber not yet served, whatever their delivery hour.
 
-    In-process (no broker) the chunks run here; with a broker they fan out to the workers and this waits on
-    the ledger, sweeping what a dead worker or a restarted broker left behind, until nothing is open, the send
-    is paused or cancelled, or `timeout` seconds pass."""
+    The chunks fan out to the workers (in-process without a broker, where they run here); this then waits on
+    the ledger, running the sweeper (dead workers' chunks, rows due for a retry, tasks a restarted broker
+    lost), until nothing is open, the send is paused or cancelled, or `timeout` seconds pass. Rows still
+    waiting for a retry then count as unsent: the workers and the beat's sweeper go on with them."""
     from newsletter.tasks import fan_out, sweep_task
 
     with transaction.atomic():
         fan_out(digest.pk, everyone=True)
+    eager = celery_app.conf.task_always_eager
     deadline = time.monotonic() + timeout
-    next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+    next_sweep = next_report = time.monotonic()
     total = Delivery.objects.filter(digest_id=digest.pk).count()
+    poll = QUICK_POLL_SECONDS if total <= QUICK_POLL_ROWS else WAIT_POLL_SECONDS
     while True:
         # Only the open rows, not every status: counting the whole ledger scanned every row of it each time,
         # competing with the workers for the database and the CPU.
-        still_open = delivery.open_count(digest.pk)
+        still_open = ledger.open_count(digest.pk)
+        report = time.monotonic() >= next_report
+        waiting = ledger.waiting(digest.pk) if still_open and (report or eager) else ledger.Waiting()
+        if report:
+            next_report = time.monotonic() + REPORT_EVERY_SECONDS
         if progress:
-            progress(max(total - still_open, 0), total)
-        if celery_app.conf.task_always_eager or not still_open or time.monotonic() > deadline:
+            progress(Progress(max(total - still_open, 0), total, report, waiting))
+        if not still_open or time.monotonic() > deadline:
             break
         if Digest.objects.filter(pk=digest.pk, status__in=[Digest.Status.PAUSED, Digest.Status.CANCELLED]).exists():
             break
-        if time.monotonic() > next_sweep:
+        if eager or time.monotonic() >= next_sweep:
             sweep_task()
             next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
-        time.sleep(QUICK_POLL_SECONDS if total <= QUICK_POLL_ROWS else WAIT_POLL_SECONDS)
-    counts = delivery.ledger_counts(digest.pk)
-    return delivery.SendCounts(
-        sent=sum(counts[status] for status in delivery.DELIVERED_STATUSES),
-        skipped=counts[Delivery.Status.SKIPPED],
-        # An ambiguous row is not known to have arrived: it counts with the failures.
-        failed=counts[Delivery.Status.FAILED] + counts[Delivery.Status.AMBIGUOUS],
-    )
+        time.sleep(min(eager_wait(waiting) if eager else poll, max(deadline - time.monotonic(), 0)))
+    return delivery.SendCounts.of_digest(digest.pk)
+
+
+def eager_wait(waiting: ledger.Waiting) -> float:
+    """In-process, nothing happens until the first waiting row is due: sleep until then."""
+    if waiting.next_attempt_at is None:
+        return QUICK_POLL_SECONDS
+    return max((waiting.next_attempt_at - timezone.now()).total_seconds(), QUICK_POLL_SECONDS)
 
 
 def run_daily(day: date, offline: bool, say: Callable[[str], None] = log.info) -> DailyResult:

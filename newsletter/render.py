@@ -11,9 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
-from email.utils import make_msgid
 from functools import cache, lru_cache
-from urllib.parse import urlsplit
 
 import css_inline
 import jinja2
@@ -21,6 +19,7 @@ from django.conf import settings
 from markupsafe import Markup
 
 from newsletter import textfmt
+from newsletter.headers import digest_message_id, list_headers
 from newsletter.mime import TemplatedEmail
 from newsletter.models import Digest
 from papers.models import Paper
@@ -178,20 +177,6 @@ def site_link(path: str) -> str:
 
 def archive_path(day: date) -> str:
     return f"/digests/{day:%Y-%m-%d}/"
-
-
-@lru_cache(maxsize=8)
-def _site_domain(site_url: str) -> str:
-    return urlsplit(site_url).hostname or "localhost"
-
-
-def list_headers(unsubscribe_url: str) -> dict[str, str]:
-    return {
-        "Message-ID": make_msgid(domain=_site_domain(settings.SITE_URL)),
-        "List-Id": settings.DIGEST_LIST_ID,
-        "List-Unsubscribe": f"<{unsubscribe_url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
 
 
 # --- Papers as readers see them -----------------------------------------------------------------------
@@ -559,4 +544,5 @@ def digest_email(
 ) -> TemplatedEmail:
     """One reader's digest, ready to send; its Message-ID is in `extra_headers`."""
     rendered, context = render_digest(digest, subscriber, trending, picks, max_html_bytes)
-    return build_message(rendered, subscriber.email, list_headers(context["unsubscribe_url"]))
+    headers = list_headers(context["unsubscribe_url"], digest_message_id(digest, subscriber))
+    return build_message(rendered, subscriber.email, headers)

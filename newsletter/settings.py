@@ -5,12 +5,14 @@ mail written as .eml files into var/outbox/. README.md, "Configuration", lists e
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from newsletter.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -142,6 +144,8 @@ CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is redelivered; tasks are 
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one chunk at a time per process: fair share across workers
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Every queue declared: a bare `celery -A newsletter worker` serves them all, `--queues send` restricts.
+CELERY_TASK_QUEUES = [Queue("default"), Queue("send"), Queue("fetch")]
 # Fetching and sending live on separate queues so a slow feed never delays mail.
 CELERY_TASK_ROUTES = {
     "papers.tasks.*": {"queue": "fetch"},
@@ -156,7 +160,6 @@ CELERY_BEAT_SCHEDULE = {
     "build-digest": {"task": "newsletter.tasks.build_digest_task", "schedule": crontab(hour=6, minute=0)},
     # Every quarter hour, so readers in +05:30 or +05:45 zones get theirs at the top of their own hour.
     "deliver-due": {"task": "newsletter.tasks.deliver_due_task", "schedule": crontab(minute="*/15")},
-    "sweep-stuck-deliveries": {"task": "newsletter.tasks.sweep_task", "schedule": crontab(minute="*/5")},
     "purge-old-deliveries": {"task": "newsletter.tasks.purge_ledger_task", "schedule": crontab(hour=3, minute=17)},
 }
 
@@ -227,9 +230,15 @@ if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
 DELIVERY_RATE_PER_SECOND = env_float("DELIVERY_RATE_PER_SECOND", 0.0)
 # Tokens the bucket holds when idle; 1 means messages are spread evenly, never sent in a burst.
 DELIVERY_RATE_BURST = env_int("DELIVERY_RATE_BURST", 1)
-# A row claimed longer ago than this belongs to a dead worker; the sweeper resolves it by the policy:
-# "resend" (nobody is lost; a message that was on the wire may arrive twice) or "ambiguous" (never twice).
-DELIVERY_CLAIM_TIMEOUT_SECONDS = env_int("DELIVERY_CLAIM_TIMEOUT_SECONDS", 900)
+# A worker holds the chunk it sends under a lease, renewed every third of this while it sends: a worker that has
+# not renewed it for this long is dead, and the sweeper hands its chunk to the live ones. Longer than two
+# EMAIL_TIMEOUTs, so a live worker waiting on one slow server keeps its chunk.
+DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 60)
+# How often the beat runs the sweeper (`send_digest` sweeps every few seconds while it waits): a dead worker's
+# readers go out again at most LEASE + SWEEP seconds after it died, 90 s with the defaults.
+DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 30)
+# The rows a dead worker was sending go by the policy: "resend" (nobody is lost; a message that was on the wire
+# may arrive twice) or "ambiguous" (never twice; those few may get none).
 DELIVERY_STUCK_POLICY = env_str("DELIVERY_STUCK_POLICY", "resend")
 if DELIVERY_STUCK_POLICY not in ("resend", "ambiguous"):
     raise ImproperlyConfigured("DELIVERY_STUCK_POLICY must be 'resend' or 'ambiguous'")
@@ -237,16 +246,30 @@ if DELIVERY_STUCK_POLICY not in ("resend", "ambiguous"):
 # those writes only): a database server crash can then cost a few duplicate messages, never a recipient.
 # True makes them wait for the flush, for "never twice" together with the "ambiguous" policy.
 DELIVERY_LEDGER_SYNC_COMMIT = env_bool("DELIVERY_LEDGER_SYNC_COMMIT", False)
-# Transient provider errors are retried with exponential backoff and jitter, this many times per recipient.
-DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
+# Transient provider errors (4xx, refused or dropped connections, timeouts, HTTP 429/5xx) are retried for this
+# long after a reader's first one, with exponential backoff and jitter, each row at its own time: a provider's
+# outage of minutes or hours delays mail, it does not use up a count of attempts. Half a day: the next
+# digest comes after that, and a day-old digest is no longer worth an inbox's place.
+DELIVERY_RETRY_WINDOW_HOURS = env_float("DELIVERY_RETRY_WINDOW_HOURS", 12.0)
 DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 30.0)
 DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 # Past this share of permanent failures (once enough outcomes are in) the send pauses itself.
 DELIVERY_PAUSE_ERROR_RATE = env_float("DELIVERY_PAUSE_ERROR_RATE", 0.2)
 DELIVERY_PAUSE_MIN_OUTCOMES = env_int("DELIVERY_PAUSE_MIN_OUTCOMES", 50)
+# A message that kills its worker each time must not loop forever: after this many workers died holding one
+# reader's row, the row is ambiguous, not queued again.
+DELIVERY_MAX_INTERRUPTIONS = env_int("DELIVERY_MAX_INTERRUPTIONS", 3)
+# Permanent refusals of an address at RCPT (SMTP 5xx, a provider's rejection) before it is suppressed, as a hard
+# bounce is: two, so one bad day of a receiving server (a 550 policy block for a whole domain) suppresses no one.
+DELIVERY_REJECTION_LIMIT = env_int("DELIVERY_REJECTION_LIMIT", 2)
 # Soft bounces (mailbox full, greylisting) an address may collect before it is suppressed.
 DELIVERY_SOFT_BOUNCE_LIMIT = env_int("DELIVERY_SOFT_BOUNCE_LIMIT", 3)
 DELIVERY_LEDGER_DAYS = env_int("DELIVERY_LEDGER_DAYS", 90)  # ledger rows and webhook events kept this long
+# The sweeper: dead workers' chunks, rows due for a retry, tasks the broker lost (newsletter/sweeper.py).
+CELERY_BEAT_SCHEDULE["sweep-stuck-deliveries"] = {
+    "task": "newsletter.tasks.sweep_task",
+    "schedule": timedelta(seconds=DELIVERY_SWEEP_SECONDS),
+}
 # arXiv announces at 00:00 UTC (20:00 US Eastern); by 05:30 the HF votes have started to come in.
 # Fetch schedules are one PeriodicTask per source, made by `sync_fetch_schedules` (papers/schedules.py).
 # In review mode, a digest nobody approved by REVIEW_DEADLINE_HOUR is skipped or sent trending-only.

@@ -2,17 +2,16 @@
 
 The delivery tasks keep no results: the ledger is the record of every send."""
 
-import random
-import time
 from collections.abc import Iterable
 from datetime import date
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
-from newsletter import delivery, scheduling, webhooks
+from newsletter import delivery, ledger, scheduling, sweeper, webhooks
+from newsletter.celery import app as celery_app
 from newsletter.digest import build_digest
 
 
@@ -24,7 +23,11 @@ def build_digest_task(day_iso: str | None = None) -> int:
 
 def fan_out(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyone: bool = False) -> int:
     """Fix the digest's recipients and queue one task per chunk of subscriber ids, after commit."""
-    chunks = delivery.start_send(digest_id, subscriber_ids, everyone)
+    return queue_chunks(digest_id, delivery.start_send(digest_id, subscriber_ids, everyone))
+
+
+def queue_chunks(digest_id: int, subscriber_ids: Iterable[int]) -> int:
+    chunks = delivery.batched(sorted(subscriber_ids), delivery.SEND_CHUNK_SIZE)
     for chunk in chunks:
         transaction.on_commit(lambda chunk=chunk: send_chunk_task.delay(digest_id, chunk))
     return len(chunks)
@@ -35,22 +38,11 @@ def send_digest_task(digest_id: int) -> int:
     return fan_out(digest_id)
 
 
-def backoff(retries: int) -> float:
-    """Exponential, capped, with full jitter so retrying workers do not hit the provider in step."""
-    ceiling = min(settings.DELIVERY_RETRY_MAX_SECONDS, settings.DELIVERY_RETRY_BASE_SECONDS * 2**retries)
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-
-
-@shared_task(bind=True, max_retries=None, ignore_result=True)
-def send_chunk_task(self, digest_id: int, subscriber_ids: list[int]) -> dict:
-    # Each row carries its own attempt count, so retrying ends: every row is sent or failed at its last try.
-    retries = self.request.retries
-    while (counts := delivery.send_chunk(digest_id, subscriber_ids)).retry:
-        if not self.request.is_eager:
-            raise self.retry(countdown=backoff(retries))
-        time.sleep(backoff(retries))  # in-process mode has no broker to hold the retry for us
-        retries += 1
-    return counts.__dict__
+@shared_task(ignore_result=True)
+def send_chunk_task(digest_id: int, subscriber_ids: list[int]) -> dict:
+    # No retry of its own: a row refused for now waits in the ledger until its next attempt, when the sweeper
+    # queues it again. A worker then holds no countdown task that its death would lose for the broker's hour.
+    return delivery.send_chunk(digest_id, subscriber_ids).__dict__
 
 
 @shared_task(ignore_result=True)
@@ -59,17 +51,30 @@ def deliver_due_task() -> int:
     return scheduling.deliver_due(timezone.now())
 
 
+def send_queue_empty() -> bool:
+    """No chunk task waits in the broker's send queue (always true in-process, where tasks run at once)."""
+    if celery_app.conf.task_always_eager:
+        return True
+    queue = celery_app.amqp.router.route({}, send_chunk_task.name)["queue"].name
+    with celery_app.connection_for_read() as connection:
+        try:
+            return not connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+        except ChannelError:  # no such queue: a broker restarted empty has not seen it declared again yet
+            return True
+
+
 @shared_task(ignore_result=True)
 def sweep_task() -> int:
-    resolved = delivery.sweep_stuck()
-    for digest_id in delivery.stalled_digests():
-        fan_out(digest_id)
-    return resolved
+    """Hand out what dead workers, lost tasks and waiting rows left (newsletter.sweeper)."""
+    found = sweeper.sweep(send_queue_empty=send_queue_empty)
+    for digest_id, subscriber_ids in found.hand_out.items():
+        queue_chunks(digest_id, subscriber_ids)
+    return found.resolved
 
 
 @shared_task(ignore_result=True)
 def purge_ledger_task() -> int:
-    return delivery.purge_ledger()
+    return ledger.purge_ledger()
 
 
 @shared_task(ignore_result=True)

@@ -17,7 +17,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from newsletter.models import Delivery, WebhookEvent
-from subscribers.models import Subscriber, Suppression, email_hash
+from subscribers.models import Subscriber, Suppression
+from subscribers.services import suppress
 
 HARD_FAILURES = (EventType.BOUNCED, EventType.REJECTED)
 ACTED_ON = (*HARD_FAILURES, EventType.DEFERRED, EventType.COMPLAINED, EventType.UNSUBSCRIBED)
@@ -62,14 +63,6 @@ def on_tracking_event(sender: object, event: AnymailTrackingEvent, esp_name: str
     except IntegrityError:
         return  # a retry or duplicate of an event we already have
     transaction.on_commit(lambda: process_webhook_event_task.delay(stored.pk))
-
-
-def suppress(email: str, reason: str, detail: str = "") -> None:
-    """Never mail this address again: a hashed suppression entry, and the subscriber marked suppressed."""
-    Suppression.objects.get_or_create(email_hash=email_hash(email), defaults={"reason": reason, "detail": detail})
-    Subscriber.objects.filter(email__iexact=email.strip()).update(
-        status=Subscriber.Status.SUPPRESSED, updated_at=timezone.now()
-    )
 
 
 def apply_event(event_pk: int) -> None:

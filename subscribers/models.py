@@ -29,6 +29,9 @@ class Subscriber(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     papers_per_digest = models.PositiveSmallIntegerField(default=DEFAULT_PAPERS_PER_DIGEST)
     soft_bounces = models.PositiveIntegerField(default=0)
+    # Permanent refusals of the address by the receiving server (SMTP 5xx at RCPT, a provider's rejection): past
+    # DELIVERY_REJECTION_LIMIT the address is suppressed, as a hard bounce reported by a webhook is.
+    rejections = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # The latest sign-up request while not active: unconfirmed sign-ups are purged some days after it.
     requested_at = models.DateTimeField(null=True, blank=True)

@@ -204,6 +204,23 @@ def unsubscribe(subscriber_id: int, now: datetime | None = None) -> None:
 PREFERENCE_FIELDS = ("interests", "categories", "frequency", "delivery_hour", "time_zone", "papers_per_digest")
 
 
+def suppress(email: str, reason: str, detail: str = "") -> None:
+    """Never mail this address again: a hashed suppression entry, and the subscriber marked suppressed."""
+    Suppression.objects.get_or_create(email_hash=email_hash(email), defaults={"reason": reason, "detail": detail})
+    Subscriber.objects.filter(email__iexact=email.strip()).update(status=Status.SUPPRESSED, updated_at=timezone.now())
+
+
+def count_rejections(rejected: dict[int, str], limit: int) -> int:
+    """Count a permanent refusal of each of these readers' addresses ({subscriber id: the server's reply}) like a
+    hard bounce: an address refused `limit` times is suppressed. Returns how many were."""
+    Subscriber.objects.filter(pk__in=rejected).update(rejections=F("rejections") + 1)
+    past = Subscriber.objects.filter(pk__in=rejected, rejections__gte=limit).exclude(status=Status.SUPPRESSED)
+    gone = list(past.values_list("pk", "email"))
+    for pk, email in gone:
+        suppress(email, Suppression.Reason.HARD_BOUNCE, f"refused {limit} times, the last: {rejected[pk]}"[:300])
+    return len(gone)
+
+
 def export_data(subscriber: Subscriber) -> dict:
     """Everything we hold about one reader, as a data download."""
     stamps = ("created_at", "requested_at", "confirmation_sent_for", "confirmed_at", "unsubscribed_at", "updated_at")
@@ -211,6 +228,7 @@ def export_data(subscriber: Subscriber) -> dict:
     data |= {name: getattr(subscriber, name) for name in PREFERENCE_FIELDS}
     data |= {name: getattr(subscriber, name).isoformat() if getattr(subscriber, name) else None for name in stamps}
     data["soft_bounces"] = subscriber.soft_bounces
+    data["rejections"] = subscriber.rejections
     data["deliveries"] = [
         {"digest": str(day), "status": status, "sent_at": sent.isoformat() if sent else None}
         for day, status, sent in subscriber.deliveries.order_by("digest__date").values_list(

@@ -8,7 +8,7 @@ import time_machine
 from django.urls import reverse
 
 from newsletter import dashboard
-from newsletter.models import Delivery, Digest
+from newsletter.models import Delivery, Digest, SendLease
 from papers.models import FetchRun
 from subscribers.models import Subscriber
 from tests.admin_support import MORNING, TODAY, superuser_client
@@ -34,9 +34,15 @@ def history(db):
             for p, s in zip(people, statuses, strict=False)
         )
         today = Digest.objects.create(date=TODAY, status=Digest.Status.SENDING)
-        for person, minutes in ((people[0], 30), (people[1], 20), (people[2], 1)):
+        # Two rows of a worker whose lease is gone, one of a live worker's chunk.
+        SendLease.objects.create(token="live", digest=today, expires_at=MORNING + timedelta(seconds=30))
+        for person, minutes, token in ((people[0], 30, "dead"), (people[1], 20, "dead"), (people[2], 1, "live")):
             Delivery.objects.create(
-                digest=today, subscriber=person, status="sending", claimed_at=MORNING - timedelta(minutes=minutes)
+                digest=today,
+                subscriber=person,
+                status="sending",
+                claimed_at=MORNING - timedelta(minutes=minutes),
+                claim_token=token,
             )
         FetchRun.objects.create(source="hf", status="ok", fetched=10, started_at=MORNING - timedelta(hours=2))
         FetchRun.objects.create(

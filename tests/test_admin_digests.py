@@ -280,3 +280,19 @@ def test_bulk_actions_on_the_digest_list(morning, django_capture_on_commit_callb
     assert "cannot make it cancelled" in bulk("cancel_selected", [sent])
     list_page = client.get(changelist).content.decode()
     assert '<progress max="2" value="2"></progress> 2/2' in list_page
+
+
+def test_retry_failed_deliveries_from_the_digest_page(morning, outbox, django_capture_on_commit_callbacks):
+    digest = morning.digest
+    Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.SENT, send_started_at=MORNING)
+    Delivery.objects.create(digest=digest, subscriber=morning.ada, status="failed", error="451 gave up")
+    Delivery.objects.create(digest=digest, subscriber=morning.bob, status="sent")
+    client, user = superuser_client()
+    assert "Retry failed deliveries" in preview(client, digest).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        page = act(client, digest, "retry_failed").content.decode()
+    assert "failed deliveries queued again" in page
+    assert [m["To"] for m in read_outbox(outbox)] == ["ada@example.com"]
+    assert Digest.objects.get(pk=digest.pk).status == Digest.Status.SENT
+    assert AuditEntry.objects.get(action="retry_failed", user=user).detail == "1 failed deliveries queued again"
+    assert "no failed delivery to retry" in act(client, digest, "retry_failed").content.decode()

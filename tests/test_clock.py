@@ -16,7 +16,7 @@ ROOT = TESTS.parent
 DATE_LITERAL = re.compile(r"\b(?:date|datetime)\(20\d\d,")
 FREEZES = re.compile(r"pytest\.mark\.clock\(|time_machine\.(?:travel|move_to)\(")
 # Modules that name dates only to build other modules' tests on them; their users freeze the clock.
-SHARED = {"admin_support.py", "render_data.py", "clock.py"}
+SHARED = {"admin_support.py", "delivery_support.py", "render_data.py", "clock.py"}
 
 
 def test_every_module_that_names_a_date_also_freezes_the_clock():

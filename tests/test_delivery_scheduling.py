@@ -114,6 +114,8 @@ def test_the_beat_schedule_covers_the_day(settings, db):
     sync_fetch_schedules()
     fetches = PeriodicTask.objects.filter(task="papers.tasks.fetch_source")
     assert {tuple(json.loads(t.args)) for t in fetches} == {(spec,) for spec in settings.PAPER_SOURCES}
+    # A dead worker's chunk goes out again within its lease and one sweep.
+    assert schedule["sweep-stuck-deliveries"]["schedule"].total_seconds() <= settings.DELIVERY_LEASE_SECONDS
     deliver = schedule["deliver-due"]["schedule"]
     assert deliver.minute == {0, 15, 30, 45} and len(deliver.hour) == 24
     assert timezone.is_aware(at(MONDAY, 8))

@@ -145,7 +145,7 @@ def test_pipeline_on_postgres_with_a_real_celery_worker_on_redis(postgres, redis
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
-    assert counts.summary() == "sent=2 skipped=0 failed=0", worker.stderr.read()
+    assert counts.summary() == "sent=2 skipped=0 failed=0 unsent=0", worker.stderr.read()
     messages = read_outbox(outbox)
     assert sorted(m["To"] for m in messages) == ["ada@example.com", "bob@example.com"]
     assert all(d.message_id and d.sent_at for d in Delivery.objects.all())
