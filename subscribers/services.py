@@ -193,6 +193,19 @@ def confirm(subscriber_id: int, state: str, now: datetime | None = None) -> Conf
     return Confirmation.INVALID
 
 
+def resubscribe(subscriber_id: int, now: datetime | None = None) -> bool:
+    """An unsubscribed reader asks, from their unsubscribe link, to get the digest again: pending, as a new
+    sign-up request with their preferences kept, until they confirm by email. True when it was asked (the caller
+    queues the confirmation); active, pending and suppressed readers (by status or by address) are left as they
+    are."""
+    now = now or timezone.now()
+    unsubscribed = Subscriber.objects.filter(pk=subscriber_id, status=Status.UNSUBSCRIBED)
+    email = unsubscribed.values_list("email", flat=True).first()
+    if email is None or Suppression.is_suppressed(email):
+        return False
+    return bool(unsubscribed.update(status=Status.PENDING, requested_at=now, updated_at=now))
+
+
 def unsubscribe(subscriber_id: int, now: datetime | None = None) -> None:
     """Stop all mail to this subscriber from the next send on. Idempotent: a second call changes nothing,
     and a suppressed address stays suppressed."""

@@ -7,7 +7,7 @@ from django.utils import timezone
 from newsletter.render import build_message, render_email, site_link
 from subscribers.models import Subscriber
 from subscribers.services import claim_confirmation, consent_state, purge_unconfirmed, release_confirmation
-from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, Purpose, make_token
+from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, PRIVACY_MAX_AGE_SECONDS, Purpose, make_token
 
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
@@ -35,6 +35,27 @@ def send_confirmation_task(subscriber_id: int | None) -> bool:
     except Exception:
         release_confirmation(subscriber)  # nothing went out: a later run may send it
         raise
+    return True
+
+
+def privacy_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """The link that downloads or deletes everything we hold about the reader, to their own address only."""
+    context = {
+        "privacy_url": site_link(f"/privacy/{make_token(subscriber.pk, Purpose.PRIVACY)}/"),
+        "valid_minutes": PRIVACY_MAX_AGE_SECONDS // 60,
+        "site_url": site_link("/"),
+    }
+    return build_message(render_email("privacy", context), subscriber.email)
+
+
+@shared_task(ignore_result=True)
+def send_privacy_link_task(subscriber_id: int) -> bool:
+    """Mail a data link the reader asked for on their preferences page; False if they are gone meanwhile. A rerun
+    mails another link that works as well (and is rate-limited with the requests)."""
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return False
+    privacy_email(subscriber).send()
     return True
 
 

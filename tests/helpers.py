@@ -4,6 +4,7 @@ import email
 import os
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -22,6 +23,22 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     return text, html
+
+
+# A server sends confirmation and data-link emails after its response: a browser test waits this long at most
+# for the file to appear (loopback, milliseconds in practice).
+OUTBOX_WAIT_SECONDS = 10
+OUTBOX_POLL_SECONDS = 0.05
+
+
+def wait_for_outbox(outbox: Path, count: int) -> list[EmailMessage]:
+    """The outbox once it holds `count` messages (a live server writes them after answering the request)."""
+    deadline = time.monotonic() + OUTBOX_WAIT_SECONDS
+    while len(list(outbox.glob("*.eml"))) < count and time.monotonic() < deadline:
+        time.sleep(OUTBOX_POLL_SECONDS)
+    messages = read_outbox(outbox)
+    assert len(messages) == count, f"expected {count} messages in the outbox, found {len(messages)}"
+    return messages
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
