@@ -1,6 +1,7 @@
 """The reader's pages. Each view is a few lines over subscribers.services; every state change is a POST, and
 each signed link opens only the views of its own purpose (subscribers/tokens.py)."""
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +22,7 @@ from subscribers import ratelimit, services
 from subscribers.after_response import run_after_response
 from subscribers.forms import PreferencesForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import send_confirmation_task, send_privacy_link_task
+from subscribers.tasks import send_confirmation_task, send_privacy_link_task, signup_task
 from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, read_token
 
 SAMPLE_PAPERS = 5  # enough of the latest digest to show what one looks like
@@ -59,10 +61,10 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if not valid:
         return _landing(request, form, status=400)
     if not form.is_bot():
-        # Queued whatever the address's state (the task finds out whether to send), after the response: a known
-        # address takes as long as a new one, with Redis or in-process. With the broker down the sign-up is still
-        # recorded and answered (the error is logged); a second try re-sends.
-        _queue(send_confirmation_task, services.request_subscription(form.signup()))
+        # One task, whatever the address's state, queued after the response: the task records the request and
+        # finds out whether to mail, so a known address takes as long as a new one, with Redis or in-process.
+        # With the broker down the reader still gets this page (the error is logged) and can simply try again.
+        _queue(signup_task, dataclasses.asdict(form.signup()), timezone.now().isoformat())
     # The same page whatever the address's state, so the form can't be used to learn who subscribes.
     return HttpResponse(_check_inbox_page())
 
