@@ -12,7 +12,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from newsletter import audit, dashboard, digest_actions, textfmt
-from newsletter.login_limits import RateLimitedAdminLoginForm
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
 
@@ -20,7 +19,6 @@ admin.site.site_header = "Daily Papers admin"
 admin.site.site_title = "Daily Papers admin"
 admin.site.index_title = "Run the newsletter"
 admin.site.index_template = "admin/daily_index.html"
-admin.site.login_form = RateLimitedAdminLoginForm
 admin.site.enable_nav_sidebar = False  # the queue and the preview need the width more than a second menu
 
 # name → (function, which statuses show the button, past-tense message)
