@@ -233,6 +233,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=env_int("ADMIN_LOGIN_COOLOFF_SECONDS", 900
 AXES_RESET_ON_SUCCESS = True  # the right password forgets that pair's earlier slips
 AXES_DISABLE_ACCESS_LOG = True  # failures are what throttling needs; every successful sign-in would grow a table
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lock-outs and repeated failures; not a line per start-up
 if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
     raise ImproperlyConfigured(f"REVIEW_MISSED_POLICY={REVIEW_MISSED_POLICY!r}: use skip or trending_only")
 # --- Delivery -----------------------------------------------------------------------------------
