@@ -2,6 +2,7 @@
 
 import email
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,3 +49,23 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=inherited | env, capture_output=True, text=True, timeout=120
     )
+
+
+# Anything that could be a signed token, in a page, an attribute (srcdoc, href) or a header.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_\-.:]{20,}")
+NO_AGE_LIMIT = 10**10  # seconds: a token found anywhere counts, however old
+
+
+def reader_tokens_in(text: str) -> dict[str, set[str]]:
+    """Every string in `text` that verifies as a reader token for any purpose (age and state not checked), by
+    purpose."""
+    from subscribers.tokens import Purpose, read_token
+
+    purposes = (Purpose.CONFIRM, Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.PRIVACY)
+    found: dict[str, set[str]] = {}
+    for candidate in set(TOKEN_SHAPE.findall(text)):
+        for piece in {candidate, *candidate.strip(".:").split("/")}:
+            for purpose in purposes:
+                if read_token(piece, purpose, max_age=NO_AGE_LIMIT) is not None:
+                    found.setdefault(purpose, set()).add(piece)
+    return found

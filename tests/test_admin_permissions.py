@@ -1,7 +1,6 @@
 """Who may do what in the admin: staff only; editors moderate papers and digests but do not touch settings,
 schedules or users. (Sign-in throttling: tests/test_admin_signin.py.)"""
 
-
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, User

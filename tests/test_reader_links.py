@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from subscribers.models import Subscriber, Suppression, email_hash
-from subscribers.tokens import Purpose, make_token, read_token
-from tests.helpers import parts, read_outbox
+from subscribers.tokens import Purpose, make_token
+from tests.helpers import parts, read_outbox, reader_tokens_in
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -34,7 +34,6 @@ READER_VIEWS = [
 # How long each kind of link works; links with no age limit "expire" when the key they were signed with is
 # retired from SECRET_KEY_FALLBACKS.
 LIFETIME = {Purpose.CONFIRM: timedelta(days=7), Purpose.PRIVACY: timedelta(hours=1)}
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_\-.:]{20,}")
 
 
 def state(subscriber_id: int) -> tuple:
@@ -90,17 +89,6 @@ def test_the_preferences_link_no_longer_reads_or_deletes_data(client, path):
     assert Subscriber.objects.filter(pk=ada.pk).exists()
 
 
-def tokens_in(html: str) -> dict[str, set[str]]:
-    """Every string in the page that verifies as a reader token, by purpose (no age limit applied)."""
-    found: dict[str, set[str]] = {}
-    for candidate in set(TOKEN_SHAPE.findall(html)):
-        for piece in {candidate, *candidate.strip(".:").split("/")}:
-            for purpose in PURPOSES:
-                if read_token(piece, purpose, max_age=10**10) is not None:
-                    found.setdefault(purpose, set()).add(piece)
-    return found
-
-
 def test_the_unsubscribe_link_unsubscribes_and_resubscribes_and_nothing_more(
     client, outbox, django_capture_on_commit_callbacks
 ):
@@ -108,14 +96,14 @@ def test_the_unsubscribe_link_unsubscribes_and_resubscribes_and_nothing_more(
     token = make_token(ada.pk, Purpose.UNSUBSCRIBE)
     page = client.get(f"/unsubscribe/{token}/")
     assert page.status_code == 200 and page.text.count("<button") == 1
-    assert tokens_in(page.text) == {}, "no preferences or data link on the page"
+    assert reader_tokens_in(page.text) == {}, "no preferences or data link on the page"
     done = client.post(f"/unsubscribe/{token}/", {"List-Unsubscribe": "One-Click"})
-    assert "You're unsubscribed" in done.text and tokens_in(done.text) == {Purpose.UNSUBSCRIBE: {token}}
+    assert "You're unsubscribed" in done.text and reader_tokens_in(done.text) == {Purpose.UNSUBSCRIBE: {token}}
     ada.refresh_from_db()
     assert ada.status == "unsubscribed"
 
     again = client.get(f"/unsubscribe/{token}/")
-    assert "Subscribe again" in again.text and tokens_in(again.text) == {Purpose.UNSUBSCRIBE: {token}}
+    assert "Subscribe again" in again.text and reader_tokens_in(again.text) == {Purpose.UNSUBSCRIBE: {token}}
     ada.refresh_from_db()
     assert ada.status == "unsubscribed", "showing the page changes nothing"
     with django_capture_on_commit_callbacks(execute=True):
@@ -146,9 +134,9 @@ def test_pages_opened_by_a_link_carry_no_other_link_s_token(client, signup_confi
     ada, confirm_path = signup_confirmed
     preferences = make_token(ada.pk, Purpose.PREFERENCES)
     confirmed = client.post(confirm_path)
-    assert "You're subscribed" in confirmed.text and tokens_in(confirmed.text) == {}
+    assert "You're subscribed" in confirmed.text and reader_tokens_in(confirmed.text) == {}
     page = client.get(f"/preferences/{preferences}/")
-    assert tokens_in(page.text) == {Purpose.PREFERENCES: {preferences}}
+    assert reader_tokens_in(page.text) == {Purpose.PREFERENCES: {preferences}}
 
 
 @pytest.fixture
