@@ -170,6 +170,8 @@ class DigestAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletter/dashboard.html", context)
 
     def today_view(self, request: HttpRequest) -> HttpResponse:
+        """GET shows today's digest; POST (the preview's "Re-rank the draft", with its CSRF token) re-ranks the
+        draft first. A GET changes nothing: a cross-site page can send an editor's browser to this URL."""
         if not self.has_change_permission(request):
             return HttpResponse(status=403)
         # Not built here: a digest built before the morning fetch would go out without the morning's papers.
@@ -177,7 +179,9 @@ class DigestAdmin(admin.ModelAdmin):
         if digest is None:
             self.message_user(request, NO_DIGEST_YET, messages.INFO)
             return redirect("admin:newsletter_digest_changelist")
-        digest_actions.refresh_draft(digest)
+        if request.method == "POST":
+            digest_actions.refresh_draft(digest)
+            self.message_user(request, f"{digest}: re-ranked with the latest moderation.", messages.SUCCESS)
         return redirect("admin:newsletter_digest_preview", digest.pk)
 
     def preview_view(self, request: HttpRequest, digest_id: int) -> HttpResponse:
@@ -198,6 +202,7 @@ class DigestAdmin(admin.ModelAdmin):
             note=mark_safe(textfmt.note_html(digest.editor_note)),  # noqa: S308 - nh3-cleaned
             actions=actions if self.has_change_permission(request) else [],
             can_change=self.has_change_permission(request),
+            can_rerank=digest.date == timezone.now().date() and digest.status in digest_actions.EDITABLE,
             refresh=PREVIEW_REFRESH_SECONDS if digest.status == Digest.Status.SENDING else None,
             readers=Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).order_by("email")[:200],
             **self._ledger(digest),

@@ -4,8 +4,6 @@ the reader's papers with links that act for nobody."""
 
 import html
 import re
-from collections import deque
-from urllib.parse import urljoin, urlsplit
 
 import pytest
 import time_machine
@@ -13,14 +11,10 @@ from django.urls import reverse
 
 from newsletter.models import AuditEntry, Delivery
 from subscribers.tokens import Purpose, make_token
-from tests.admin_support import MORNING, editor_client, make_morning
+from tests.admin_support import MORNING, crawl, editor_client, make_morning
 from tests.helpers import parts, read_outbox, reader_tokens_in
 
 pytestmark = pytest.mark.django_db
-# Pages of one kind (a paper's change page, a delivery's) differ only in their row: a few of each are enough.
-PAGES_PER_KIND = 3
-MAX_PAGES = 400  # a bound on the crawl: the editor's whole admin is well under it
-HREF = re.compile(r"""(?:href|action|src)=["']([^"']+)["']""")
 
 
 @pytest.fixture
@@ -30,31 +24,6 @@ def morning(db):
         Delivery.objects.create(digest=morning.digest, subscriber=morning.ada, status=Delivery.Status.SENT,
                                 message_id="<m1@example.org>")  # fmt: skip
         yield morning
-
-
-def crawl(client, start: str) -> dict[str, str]:
-    """Every admin page reachable from `start` by following links, as {url: body}."""
-    pages: dict[str, str] = {}
-    kinds: dict[str, int] = {}
-    queue = deque([start])
-    while queue and len(pages) < MAX_PAGES:
-        url = queue.popleft()
-        response = client.get(url)
-        content = b"".join(response.streaming_content) if response.streaming else response.content
-        body = content.decode(errors="replace")
-        pages[url] = body
-        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
-            continue
-        for href in HREF.findall(body):
-            target = urlsplit(urljoin(url, html.unescape(href)))
-            if target.netloc not in ("", "testserver") or not target.path.startswith("/admin/"):
-                continue
-            kind = re.sub(r"\d+", "#", target.path)
-            if kinds.get(kind, 0) >= PAGES_PER_KIND:
-                continue
-            kinds[kind] = kinds.get(kind, 0) + 1
-            queue.append(target.path + (f"?{target.query}" if target.query else ""))
-    return pages
 
 
 def test_no_admin_page_an_editor_reaches_carries_a_reader_token(morning):
