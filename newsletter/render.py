@@ -28,7 +28,7 @@ from newsletter.mime import TemplatedEmail
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick
-from papers.text import arxiv_id_from
+from papers.text import arxiv_id_from, drop_unsafe
 from subscribers.models import Subscriber
 from subscribers.tokens import Purpose, make_token, make_tokens
 
@@ -147,11 +147,17 @@ def environment() -> jinja2.Environment:
     )
 
 
+def one_line(subject: str) -> str:
+    """A Subject: one line whatever the template did, and nothing `drop_unsafe` drops (a NUL or a bidi override
+    from a paper title would otherwise reach the header)."""
+    return " ".join(drop_unsafe(subject).split())
+
+
 def render_email(name: str, context: dict) -> RenderedEmail:
     env = environment()
     subject = env.get_template(f"emails/{name}/subject.txt").render(context)
     return RenderedEmail(
-        subject=" ".join(subject.split()),  # one line, whatever the template did
+        subject=one_line(subject),
         text=env.get_template(f"emails/{name}/body.txt").render(context),
         html=env.get_template(f"emails/{name}/body.html").render(context),
     )
@@ -400,7 +406,7 @@ def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestPar
     parts = DigestParts(
         date_label=f"{digest.date:%A, %B} {digest.date.day}, {digest.date:%Y}",
         short_date=short_date,
-        subject=" ".join(subject.split()),
+        subject=one_line(subject),
         archive_url=archive_url,
         top_title=top_title,
         preheader=f"Top paper today: {top_title}" if top_title else "Today's new research papers",

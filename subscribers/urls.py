@@ -3,7 +3,6 @@ from django.urls import path
 from subscribers import views
 
 urlpatterns = [
-    path("", views.landing, name="landing"),
     path("subscribe/", views.subscribe, name="subscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("preferences/<str:token>/", views.preferences, name="preferences"),

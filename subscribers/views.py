@@ -17,7 +17,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from newsletter.models import Digest
 from subscribers import ratelimit, services
 from subscribers.after_response import run_after_response
 from subscribers.forms import PreferencesForm, SignUpForm
@@ -25,23 +24,17 @@ from subscribers.models import Subscriber
 from subscribers.tasks import send_confirmation_task, send_privacy_link_task, signup_task
 from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, read_token
 
-SAMPLE_PAPERS = 5  # enough of the latest digest to show what one looks like
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
 # Data links a reader may ask for per window: a few tries if one gets lost, not a way to flood their inbox.
 PRIVACY_LINKS_PER_WINDOW = 3
 PRIVACY_LINK_WINDOW_SECONDS = 3600
 
 
-def _landing(request: HttpRequest, form: SignUpForm, status: int = 200, error: str = "") -> HttpResponse:
-    latest = Digest.objects.filter(status__in=[Digest.Status.SENT, Digest.Status.SENDING]).first()
-    papers = list(latest.papers.order_by("digestpaper__position")[:SAMPLE_PAPERS]) if latest else []
-    context = {"form": form, "latest": latest, "papers": papers, "error": error}
+def _signup_page(request: HttpRequest, form: SignUpForm, status: int, error: str = "") -> HttpResponse:
+    """The front page's form again, with what to fix (the front page itself, with the latest digest's papers,
+    is newsletter.archive.landing)."""
+    context = {"form": form, "latest": None, "papers": [], "error": error}
     return render(request, "site/landing.html", context, status=status)
-
-
-@require_GET
-def landing(request: HttpRequest) -> HttpResponse:
-    return _landing(request, SignUpForm())
 
 
 def _within_limits(request: HttpRequest, address: str | None) -> bool:
@@ -57,9 +50,9 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     valid = form.is_valid()
     if not _within_limits(request, form.cleaned_data.get("email") if valid else None):
         error = "Too many sign-up attempts from here. Please wait an hour and try again."
-        return _landing(request, SignUpForm(request.POST), status=429, error=error)
+        return _signup_page(request, SignUpForm(request.POST), status=429, error=error)
     if not valid:
-        return _landing(request, form, status=400)
+        return _signup_page(request, form, status=400)
     if not form.is_bot():
         # One task, whatever the address's state, queued after the response: the task records the request and
         # finds out whether to mail, so a known address takes as long as a new one, with Redis or in-process.
