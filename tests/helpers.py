@@ -69,3 +69,22 @@ def reader_tokens_in(text: str) -> dict[str, set[str]]:
                 if read_token(piece, purpose, max_age=NO_AGE_LIMIT) is not None:
                     found.setdefault(purpose, set()).add(piece)
     return found
+
+
+# Rows a GET may write: a signed-in admin's session.
+UNWATCHED_MODELS = {"sessions.Session"}
+
+
+def database_snapshot() -> dict[str, list[dict]]:
+    """Every row of every table (but UNWATCHED_MODELS): what a reader's state is made of, and everything else."""
+    from django.apps import apps
+
+    return {
+        model._meta.label: list(model._base_manager.order_by("pk").values())
+        for model in apps.get_models()
+        if model._meta.managed and model._meta.label not in UNWATCHED_MODELS
+    }
+
+
+def changed_tables(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> list[str]:
+    return [label for label in before if after.get(label) != before[label]]

@@ -7,7 +7,6 @@ from datetime import date
 
 import pytest
 import time_machine
-from django.apps import apps
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
@@ -16,20 +15,10 @@ from subscribers import services
 from subscribers.models import Subscriber, Suppression, email_hash
 from subscribers.tokens import Purpose, make_token
 from tests.admin_support import MORNING, crawl, make_morning, superuser_client
+from tests.helpers import changed_tables, database_snapshot
 
 pytestmark = pytest.mark.django_db
 PURPOSES = (Purpose.CONFIRM, Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.PRIVACY)
-# Rows a GET may write: a signed-in admin's session.
-UNWATCHED = {"sessions.Session"}
-
-
-def snapshot() -> dict[str, list[dict]]:
-    """Every row of every table we could change."""
-    return {
-        model._meta.label: list(model._base_manager.order_by("pk").values())
-        for model in apps.get_models()
-        if model._meta.managed and model._meta.label not in UNWATCHED
-    }
 
 
 def site_routes() -> set[str]:
@@ -88,7 +77,7 @@ def test_no_get_or_head_anywhere_changes_a_row(world, outbox):
     morning, sent = world
     admin, _ = superuser_client()
     with time_machine.travel(MORNING, tick=False):
-        before = snapshot()
+        before = database_snapshot()
         reader = Client()
         opened = []
         for route, urls in site_urls(morning, sent).items():
@@ -100,8 +89,8 @@ def test_no_get_or_head_anywhere_changes_a_row(world, outbox):
         pages = crawl(admin, "/admin/")
         for url in pages:
             admin.head(url)
-        after = snapshot()
-    assert [label for label in before if after[label] != before[label]] == []
+        after = database_snapshot()
+    assert changed_tables(before, after) == []
     assert after == before
     assert not list(outbox.glob("*.eml")), "nothing was mailed"
     assert reverse("admin:newsletter_digest_today") in pages and len(pages) > 60, "the crawl reached the admin"
