@@ -200,7 +200,13 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber | None, subscriber_
 @reader_link(Purpose.UNSUBSCRIBE)
 @require_POST
 def resubscribe(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
-    """Subscribe again from the unsubscribe link: pending until the reader confirms from the email it sends."""
+    """Subscribe again from the unsubscribe link: pending until the reader confirms from the email it sends.
+    Counted with sign-ups (per address and client): whoever holds the link cannot flood the inbox with
+    confirmations by unsubscribing and subscribing again."""
+    if not _within_limits(request, subscriber.email):
+        error = "Too many requests for this address. Please wait an hour and try again."
+        context = {"subscriber": subscriber, "token": token, "error": error}
+        return render(request, "site/unsubscribe.html", context, status=429)
     if services.resubscribe(subscriber.pk):
         _queue(send_confirmation_task, subscriber.pk)
     return HttpResponse(_check_inbox_page())

@@ -196,3 +196,17 @@ def test_asking_for_data_links_is_rate_limited(client, outbox, django_capture_on
         answers = [client.post(path).status_code for _ in range(5)]
     assert answers == [302, 302, 302, 429, 429]
     assert len(read_outbox(outbox)) == 3
+
+
+def test_unsubscribing_and_subscribing_again_cannot_flood_an_inbox(client, outbox, django_capture_on_commit_callbacks):
+    """Whoever holds the unsubscribe link (a mailbox provider keeps it) could loop: one-click unsubscribe,
+    subscribe again, each a confirmation email. Subscribing again counts with sign-ups for that address."""
+    ada = Subscriber.objects.create(email="ada@example.com", status="active")
+    link = f"/unsubscribe/{make_token(ada.pk, Purpose.UNSUBSCRIBE)}/"
+    answers = []
+    for _ in range(5):
+        client.post(link, {"List-Unsubscribe": "One-Click"})
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(client.post(f"{link}resubscribe/").status_code)
+    assert answers == [200, 200, 200, 429, 429]
+    assert len(read_outbox(outbox)) == 3  # SUBSCRIBE_RATE_PER_ADDRESS
