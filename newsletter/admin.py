@@ -12,7 +12,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from newsletter import audit, dashboard, digest_actions, digest_states, textfmt
-from newsletter.login_limits import RateLimitedAdminLoginForm
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
 
@@ -20,7 +19,6 @@ admin.site.site_header = "Daily Papers admin"
 admin.site.site_title = "Daily Papers admin"
 admin.site.index_title = "Run the newsletter"
 admin.site.index_template = "admin/daily_index.html"
-admin.site.login_form = RateLimitedAdminLoginForm
 admin.site.enable_nav_sidebar = False  # the queue and the preview need the width more than a second menu
 
 # The editor's actions the admin offers, each: (function, past-tense message). Which of them a digest shows is
@@ -175,6 +173,8 @@ class DigestAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletter/dashboard.html", context)
 
     def today_view(self, request: HttpRequest) -> HttpResponse:
+        """Shows today's digest and changes nothing (a cross-site page can send an editor's browser to this
+        URL): re-ranking is the preview's "Re-rank the draft" action, a POST with its CSRF token."""
         if not self.has_change_permission(request):
             return HttpResponse(status=403)
         # Not built here: a digest built before the morning fetch would go out without the morning's papers.
@@ -182,7 +182,6 @@ class DigestAdmin(admin.ModelAdmin):
         if digest is None:
             self.message_user(request, NO_DIGEST_YET, messages.INFO)
             return redirect("admin:newsletter_digest_changelist")
-        digest_actions.refresh_draft(digest)
         return redirect("admin:newsletter_digest_preview", digest.pk)
 
     def preview_view(self, request: HttpRequest, digest_id: int) -> HttpResponse:

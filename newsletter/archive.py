@@ -1,4 +1,5 @@
-"""The web archive: past digests as pages (the emails' "view in browser" link) and as an Atom feed."""
+"""The web archive: past digests as pages (the emails' "view in browser" link) and as an Atom feed; the front
+page, which shows the latest digest's top papers beside the sign-up form."""
 
 from datetime import UTC, date, datetime, time
 
@@ -10,15 +11,18 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET
 
 from newsletter import textfmt
 from newsletter.models import Digest
 from newsletter.render import PaperView, archive_path, paper_view, site_link
+from subscribers.forms import SignUpForm
 
 # Digests readers have been sent (or are being sent): drafts, cancelled and skipped days are not news.
 PUBLISHED = (Digest.Status.SENDING, Digest.Status.SENT)
 ARCHIVE_PAGE_SIZE = 30  # a month of digests per page
 FEED_ITEMS = 30  # feed readers poll daily; a month covers any reader that was away
+SAMPLE_PAPERS = 5  # enough of the latest digest on the front page to show what one looks like
 
 
 def published_digests() -> QuerySet[Digest]:
@@ -28,6 +32,14 @@ def published_digests() -> QuerySet[Digest]:
 def trending_views(digest: Digest) -> list[PaperView]:
     fallback = site_link(archive_path(digest.date))
     return [paper_view(item.paper, fallback) for item in digest.items.select_related("paper").order_by("position")]
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    latest = published_digests().first()
+    papers = trending_views(latest)[:SAMPLE_PAPERS] if latest else []
+    context = {"form": SignUpForm(), "latest": latest, "papers": papers, "error": ""}
+    return render(request, "site/landing.html", context)
 
 
 def date_label(day: date) -> str:

@@ -20,7 +20,7 @@ from newsletter.digest_states import EDITOR, SYSTEM, ActionRefused
 from newsletter.headers import fresh_message_id
 from newsletter.ledger import ledger_counts
 from newsletter.models import Delivery, Digest, DigestPaper
-from newsletter.render import digest_email
+from newsletter.render import digest_email, preview_links
 from papers.models import Moderation, Paper, day_end
 from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber
@@ -82,12 +82,14 @@ def trending_papers(digest: Digest) -> list[Paper]:
 
 
 def preview_email(digest: Digest, subscriber: Subscriber) -> EmailMultiAlternatives:
-    """The message this subscriber would get from this digest, built the way a send builds it."""
+    """The message this subscriber would get from this digest, built the way a send builds it, except that its
+    preferences and unsubscribe links act for nobody: editors see the reader's papers, never their keys."""
     trending = trending_papers(digest)
     candidates = candidate_papers(digest.date)
     by_id = {p.pk: p for p in candidates}
     picks = for_you_many([subscriber], candidates, {subscriber.pk: {p.pk for p in trending}}).get(subscriber.pk, [])
-    return digest_email(digest, subscriber, trending, [(pick, by_id[pick.paper_id]) for pick in picks])
+    picked = [(pick, by_id[pick.paper_id]) for pick in picks]
+    return digest_email(digest, subscriber, trending, picked, links=preview_links())  # no reader's live links
 
 
 def send_test(digest: Digest, subscriber: Subscriber, to_email: str, user=None) -> EmailMultiAlternatives:

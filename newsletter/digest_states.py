@@ -46,7 +46,7 @@ ACTIONS: tuple[Action, ...] = (
         {Status.DRAFT: (Status.DRAFT, Status.SKIPPED), Status.SKIPPED: (Status.DRAFT, Status.SKIPPED)},
         "draft",
         "re-ranked; skipped while no paper qualifies",
-        "Refresh",
+        "Re-rank the draft",
     ),
     Action(
         "skip", (SYSTEM,), {Status.DRAFT: (Status.SKIPPED,)}, "skipped", "review mode, not approved by the deadline"

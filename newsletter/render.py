@@ -5,6 +5,9 @@ The digest is rendered for every reader of a 100k send, so the work is split by 
 - once per paper: a PaperView (LaTeX → Unicode, abstract cut, links checked) and the size of its card;
 - once per digest: the editor's note, the trending section (HTML and text), the size of the frame;
 - per reader: two signed links, the "For you" cards, one render of each part and a message.
+
+A reader's signed links go into that reader's own copy only: an editor's preview or test send gets links that
+act for nobody (`preview_links`).
 """
 
 import logging
@@ -24,7 +27,7 @@ from newsletter.mime import TemplatedEmail
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick
-from papers.text import arxiv_id_from
+from papers.text import arxiv_id_from, drop_unsafe
 from subscribers.models import Subscriber
 from subscribers.tokens import Purpose, make_token, make_tokens
 
@@ -49,6 +52,8 @@ DIGEST_CACHE_SIZE = 4
 FOR_YOU_ITEM_CACHE_SIZE = 20000
 # Making the frame bigger than any real reader's: a token for a subscriber id this large is the longest.
 LONGEST_SUBSCRIBER_ID = 10**12
+# Where a preview's reader links put the token: a word no token can be (tokens are five dotted fields).
+PREVIEW_TOKEN = "preview"  # noqa: S105 - a placeholder, not a secret
 
 
 @dataclass
@@ -141,11 +146,17 @@ def environment() -> jinja2.Environment:
     )
 
 
+def one_line(subject: str) -> str:
+    """A Subject: one line whatever the template did, and nothing `drop_unsafe` drops (a NUL or a bidi override
+    from a paper title would otherwise reach the header)."""
+    return " ".join(drop_unsafe(subject).split())
+
+
 def render_email(name: str, context: dict) -> RenderedEmail:
     env = environment()
     subject = env.get_template(f"emails/{name}/subject.txt").render(context)
     return RenderedEmail(
-        subject=" ".join(subject.split()),  # one line, whatever the template did
+        subject=one_line(subject),
         text=env.get_template(f"emails/{name}/body.txt").render(context),
         html=env.get_template(f"emails/{name}/body.html").render(context),
     )
@@ -380,7 +391,7 @@ def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestPar
     parts = DigestParts(
         date_label=f"{digest.date:%A, %B} {digest.date.day}, {digest.date:%Y}",
         short_date=short_date,
-        subject=" ".join(subject.split()),
+        subject=one_line(subject),
         archive_url=archive_url,
         top_title=top_title,
         preheader=f"Top paper today: {top_title}" if top_title else "Today's new research papers",
@@ -504,18 +515,39 @@ def _intro(trending: int, for_you: int) -> str:
     return f"Today: {for_you} paper{'s' if for_you != 1 else ''} picked for you and {trend}."
 
 
+@dataclass(frozen=True)
+class ReaderLinks:
+    """The links in a digest that act for its reader."""
+
+    preferences_url: str
+    unsubscribe_url: str
+
+
+def reader_links(subscriber_id: int | None) -> ReaderLinks:
+    """The reader's own signed links: only the reader's own copy of a digest carries them."""
+    preferences, unsubscribe = make_tokens(subscriber_id, (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE))
+    return ReaderLinks(site_link(f"/preferences/{preferences}/"), site_link(f"/unsubscribe/{unsubscribe}/"))
+
+
+def preview_links() -> ReaderLinks:
+    """What an editor's preview and test send carry instead: links of the same shape that act for nobody (they
+    open the "This link doesn't work" page). An editor never holds a reader's keys."""
+    return ReaderLinks(site_link(f"/preferences/{PREVIEW_TOKEN}/"), site_link(f"/unsubscribe/{PREVIEW_TOKEN}/"))
+
+
 def render_digest(
     digest: Digest,
     subscriber: Subscriber,
     trending: list[Paper],
     picks: list[tuple[Pick, Paper]],
     max_html_bytes: int = MAX_HTML_BYTES,
+    links: ReaderLinks | None = None,
 ) -> tuple[RenderedEmail, dict]:
-    """One reader's digest as subject, text and HTML, and the context it was rendered from."""
+    """One reader's digest as subject, text and HTML, and the context it was rendered from. `links` default to
+    the reader's own (`reader_links`); previews pass `preview_links()`."""
     parts = digest_parts(digest, trending)
-    preferences, unsubscribe = make_tokens(subscriber.pk, (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE))
-    preferences_url = site_link(f"/preferences/{preferences}/")
-    unsubscribe_url = site_link(f"/unsubscribe/{unsubscribe}/")
+    links = links or reader_links(subscriber.pk)
+    preferences_url, unsubscribe_url = links.preferences_url, links.unsubscribe_url
     items = [for_you_item(paper, pick.reason or "", parts.archive_url) for pick, paper in picks]
     budget = max_html_bytes
     while True:
@@ -541,8 +573,9 @@ def digest_email(
     trending: list[Paper],
     picks: list[tuple[Pick, Paper]],
     max_html_bytes: int = MAX_HTML_BYTES,
+    links: ReaderLinks | None = None,
 ) -> TemplatedEmail:
-    """One reader's digest, ready to send; its Message-ID is in `extra_headers`."""
-    rendered, context = render_digest(digest, subscriber, trending, picks, max_html_bytes)
+    """One reader's digest, ready to send; its Message-ID is in `extra_headers`. `links` as for render_digest."""
+    rendered, context = render_digest(digest, subscriber, trending, picks, max_html_bytes, links)
     headers = list_headers(context["unsubscribe_url"], digest_message_id(digest, subscriber))
     return build_message(rendered, subscriber.email, headers)

@@ -50,6 +50,7 @@ SESSION_COOKIE_HTTPONLY = True
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers for a locked-out sign-in
 ]
 
 ROOT_URLCONF = "newsletter.urls"
@@ -219,10 +221,21 @@ LOGGING["loggers"]["pylatexenc"] = {"level": "ERROR"}
 REVIEW_DEADLINE_HOUR = env_int("REVIEW_DEADLINE_HOUR", 7)
 # What happens to a digest nobody approved by the deadline: "skip" the day, or send "trending_only".
 REVIEW_MISSED_POLICY = env_str("REVIEW_MISSED_POLICY", "skip")
-# Failed admin logins allowed per window, per username and per client address (a shared office NAT gets more).
-ADMIN_LOGIN_MAX_FAILURES_PER_USER = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_USER", 5)
-ADMIN_LOGIN_MAX_FAILURES_PER_IP = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
-ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
+# Admin sign-in throttling (django-axes): failures count per user name AND client address together, so a
+# stranger's wrong passwords never block the right one from another address, and a burst of failures from one
+# address (an office behind one NAT) never blocks the other staff there. The address is the one the trusted
+# proxies saw (RATELIMIT_TRUSTED_PROXIES, the same reading as the sign-up limits). Attempts are kept in the
+# database, so every web process shares them, in-process too; superusers see and clear them under "Axes".
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "subscribers.ratelimit.client_ip"
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("ADMIN_LOGIN_COOLOFF_SECONDS", 900))
+AXES_RESET_ON_SUCCESS = True  # the right password forgets that pair's earlier slips
+AXES_DISABLE_ACCESS_LOG = True  # failures are what throttling needs; every successful sign-in would grow a table
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lock-outs and repeated failures; not a line per start-up
 if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
     raise ImproperlyConfigured(f"REVIEW_MISSED_POLICY={REVIEW_MISSED_POLICY!r}: use skip or trending_only")
 # --- Delivery -----------------------------------------------------------------------------------

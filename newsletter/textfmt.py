@@ -2,7 +2,10 @@
 author lists shortened, links limited to http(s), editor's notes from Markdown to a safe HTML subset.
 
 Every function here takes text from outside (papers, editors, subscribers) and returns text that is safe to
-put in an email once escaped: no tag, no event handler, no script URL survives, not even as visible text.
+put in an email once escaped: no tag, no event handler, no script URL survives, not even as visible text, and
+none of the characters `papers.text.drop_unsafe` drops (NUL and other controls, bidi overrides such as U+202E):
+ingest drops them from papers stored now, this drops them from rows stored before, from editors' notes and from
+readers' interests.
 """
 
 import html
@@ -15,6 +18,7 @@ import markdown
 import nh3
 
 from papers.latex import latex_to_unicode
+from papers.text import drop_unsafe
 
 WHITESPACE = re.compile(r"\s+")
 # Script-like URLs and event-handler attributes, also when they only survive as words in plain text.
@@ -49,7 +53,7 @@ def plain(value: object) -> str:
     script URLs and event handlers removed, whitespace folded."""
     if value is None:
         return ""
-    text = str(value)
+    text = drop_unsafe(str(value))  # before the parser, which would turn a NUL into U+FFFD
     for _ in range(MAX_UNESCAPE_ROUNDS):
         if "<" not in text and "&" not in text:
             break
@@ -63,7 +67,7 @@ def plain(value: object) -> str:
         text = SCRIPT_SCHEME.sub("", text)
     if "=" in text:
         text = EVENT_HANDLER.sub("", text)
-    return WHITESPACE.sub(" ", text).strip()
+    return WHITESPACE.sub(" ", drop_unsafe(text)).strip()  # again: an entity may have decoded to one
 
 
 def display_text(value: object) -> str:
@@ -121,9 +125,10 @@ def wrap(text: str, indent: str = "") -> str:
 
 
 def safe_url(value: object) -> str:
-    """The URL when it is an absolute http(s) link with a host, else "": nothing else becomes a link."""
+    """The URL when it is an absolute http(s) link with a host and nothing unsafe in it, else "": nothing else
+    becomes a link (a bidi override can make a link read as another)."""
     url = str(value or "").strip()
-    if not url or URL_FORBIDDEN.search(url):
+    if not url or URL_FORBIDDEN.search(url) or drop_unsafe(url) != url:
         return ""
     try:
         parts = urlsplit(url)
@@ -139,17 +144,19 @@ def safe_url(value: object) -> str:
 
 def note_html(source: str) -> str:
     """An editor's Markdown as HTML limited to text formatting, lists and http(s) links."""
+    source = drop_unsafe(source)
     if not source.strip():
         return ""
     rendered = markdown.markdown(source, extensions=["sane_lists"])
-    return nh3.clean(
+    cleaned = nh3.clean(
         rendered,
         tags=NOTE_TAGS,
         attributes=NOTE_ATTRIBUTES,
         clean_content_tags={"script", "style"},
         url_schemes=SAFE_SCHEMES,
         link_rel="noopener noreferrer",
-    ).strip()
+    )
+    return drop_unsafe(cleaned).strip()  # nh3 writes out what an entity such as &#x202E; stood for
 
 
 class _NoteText(HTMLParser):

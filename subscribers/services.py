@@ -48,12 +48,13 @@ def consent_state(subscriber: Subscriber) -> str:
 
 
 def request_subscription(signup: SignUp, now: datetime | None = None) -> int | None:
-    """Record a sign-up request. Returns the id of the subscriber it made or put back to pending, or None when
-    nothing changes (already active, suppressed, or the same address being signed up by a concurrent request).
-    The caller answers the same page either way.
+    """Record a sign-up request made at `now`. Returns the id of the subscriber it made or put back to pending,
+    or None when nothing changes (already active, suppressed, the same address being signed up by a concurrent
+    request, or a request no newer than the one recorded: a task run again, or run after a later one).
 
-    Two statements (`_signup_sql`), both run whatever the address's state, so that the request does the same
-    work for a new, pending, active or suppressed address."""
+    Runs in the task the sign-up queues (`subscribers.tasks.signup_task`), never in the request: the request does
+    the same work whatever the address's state, and what depends on it happens here. Two statements
+    (`_signup_sql`), both run whatever the state."""
     now = now or timezone.now()
     pending = Subscriber(
         email=signup.email,
@@ -70,7 +71,8 @@ def request_subscription(signup: SignUp, now: datetime | None = None) -> int | N
     hashed = email_hash(signup.email)
     values = {f.name: f.get_db_prep_save(getattr(pending, f.attname), db) for f in _fields()}  # as the ORM writes
     with _prepared_cursor(db) as cursor:
-        cursor.execute(update, [*(values[name] for name in REASKED_FIELDS), signup.email, signup.email, hashed])
+        reasked = [*(values[name] for name in REASKED_FIELDS), signup.email, signup.email, values["requested_at"]]
+        cursor.execute(update, [*reasked, hashed])
         reasked_row = cursor.fetchone()
         new_row = _insert(cursor, insert, [*values.values(), signup.email, hashed])  # inserts nothing if known
     row = reasked_row or new_row
@@ -93,7 +95,8 @@ def _signup_sql(vendor: str) -> tuple[str, str]:
     Only the oldest row is re-asked if an import left the address twice in different case, found through the
     address alone (with ORDER BY id LIMIT 1, or the status beside it, a planner with stale statistics walks
     another index, and a table that grows fast in a sign-up rush has them). An active reader's preferences are
-    changed from their own link, not by whoever knows their address; a suppressed one never comes back."""
+    changed from their own link, not by whoever knows their address; a suppressed one never comes back. A request
+    no newer than the recorded one changes nothing (the same task run twice, or two run out of order)."""
     quote = connection.ops.quote_name
     subscribers, suppressions = quote(Subscriber._meta.db_table), quote(Suppression._meta.db_table)
     # Our own tables, columns and states; the values go in as parameters.
@@ -103,7 +106,8 @@ def _signup_sql(vendor: str) -> tuple[str, str]:
         f"UPDATE {subscribers} SET {reasked} WHERE id = "  # noqa: S608
         f"(SELECT id FROM {subscribers} oldest WHERE UPPER(oldest.email) = UPPER(%s) AND NOT EXISTS "
         f"(SELECT 1 FROM {subscribers} older WHERE UPPER(older.email) = UPPER(%s) AND older.id < oldest.id)) "
-        f"AND status IN ('{Status.PENDING}', '{Status.UNSUBSCRIBED}') AND {unsuppressed} RETURNING id"
+        f"AND status IN ('{Status.PENDING}', '{Status.UNSUBSCRIBED}') "
+        f"AND (requested_at IS NULL OR requested_at < %s) AND {unsuppressed} RETURNING id"
     )
     columns = _fields()
     insert = (
@@ -191,6 +195,19 @@ def confirm(subscriber_id: int, state: str, now: datetime | None = None) -> Conf
         if subscriber.status == Status.ACTIVE:
             return Confirmation.ALREADY
     return Confirmation.INVALID
+
+
+def resubscribe(subscriber_id: int, now: datetime | None = None) -> bool:
+    """An unsubscribed reader asks, from their unsubscribe link, to get the digest again: pending, as a new
+    sign-up request with their preferences kept, until they confirm by email. True when it was asked (the caller
+    queues the confirmation); active, pending and suppressed readers (by status or by address) are left as they
+    are."""
+    now = now or timezone.now()
+    unsubscribed = Subscriber.objects.filter(pk=subscriber_id, status=Status.UNSUBSCRIBED)
+    email = unsubscribed.values_list("email", flat=True).first()
+    if email is None or Suppression.is_suppressed(email):
+        return False
+    return bool(unsubscribed.update(status=Status.PENDING, requested_at=now, updated_at=now))
 
 
 def unsubscribe(subscriber_id: int, now: datetime | None = None) -> None:

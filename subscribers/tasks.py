@@ -1,4 +1,6 @@
-"""Celery tasks for subscribers: thin, take ids, queued after commit."""
+"""Celery tasks for subscribers: thin, take ids (and a sign-up's fields), queued after commit."""
+
+from datetime import datetime
 
 from celery import shared_task
 from django.core.mail import EmailMultiAlternatives
@@ -6,8 +8,15 @@ from django.utils import timezone
 
 from newsletter.render import build_message, render_email, site_link
 from subscribers.models import Subscriber
-from subscribers.services import claim_confirmation, consent_state, purge_unconfirmed, release_confirmation
-from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, Purpose, make_token
+from subscribers.services import (
+    SignUp,
+    claim_confirmation,
+    consent_state,
+    purge_unconfirmed,
+    release_confirmation,
+    request_subscription,
+)
+from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, PRIVACY_MAX_AGE_SECONDS, Purpose, make_token
 
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
@@ -35,6 +44,36 @@ def send_confirmation_task(subscriber_id: int | None) -> bool:
     except Exception:
         release_confirmation(subscriber)  # nothing went out: a later run may send it
         raise
+    return True
+
+
+@shared_task(ignore_result=True)
+def signup_task(signup: dict, requested_at: str) -> bool:
+    """A sign-up request, as the form read it (`SignUp`'s fields) and when it was made (ISO 8601): record it and
+    mail the confirmation if the address's state calls for one. The request only queued this, whatever the state,
+    so its timing tells nobody who subscribes. Run twice, it records and sends nothing twice."""
+    subscriber_id = request_subscription(SignUp(**signup), datetime.fromisoformat(requested_at))
+    return send_confirmation_task(subscriber_id)
+
+
+def privacy_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """The link that downloads or deletes everything we hold about the reader, to their own address only."""
+    context = {
+        "privacy_url": site_link(f"/privacy/{make_token(subscriber.pk, Purpose.PRIVACY)}/"),
+        "valid_minutes": PRIVACY_MAX_AGE_SECONDS // 60,
+        "site_url": site_link("/"),
+    }
+    return build_message(render_email("privacy", context), subscriber.email)
+
+
+@shared_task(ignore_result=True)
+def send_privacy_link_task(subscriber_id: int) -> bool:
+    """Mail a data link the reader asked for on their preferences page; False if they are gone meanwhile. A rerun
+    mails another link that works as well (and is rate-limited with the requests)."""
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return False
+    privacy_email(subscriber).send()
     return True
 
 

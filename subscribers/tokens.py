@@ -1,10 +1,16 @@
 """Signed links for one subscriber and one purpose. The token holds the subscriber's id, never the address;
-signatures are compared in constant time.
+signatures are compared in constant time. The purpose is signed with the rest, so a token made for one purpose
+never reads for another: each link can do only its own job (least privilege).
+
+- confirm: confirms a sign-up; a week, and bound to the consent state (below).
+- unsub: unsubscribes, and asks to subscribe again; the List-Unsubscribe URL, which mailbox providers keep.
+- prefs: shows and edits preferences.
+- privacy: downloads or deletes the reader's data; mailed on request from the preferences page, one hour.
 
 Preference and unsubscribe links carry no expiry and no state, so the links in every email ever sent keep
-working. A confirmation link may also carry a short fingerprint of the subscriber's consent state (see
-`subscribers.services.consent_state`): once that state moves on (confirmed, unsubscribed, signed up again)
-an old confirmation link no longer matches and cannot be replayed.
+working (until the key that signed them leaves SECRET_KEY_FALLBACKS). A confirmation link also carries a short
+fingerprint of the subscriber's consent state (see `subscribers.services.consent_state`): once that state moves
+on (confirmed, unsubscribed, signed up again) an old confirmation link no longer matches and cannot be replayed.
 
 A token is `<id>.<purpose>.<time>.<fingerprint>.<signature>` (id and time in base 62, the signature an
 HMAC-SHA256 of the rest under a key derived from SECRET_KEY, as Django's signing derives its keys). Every
@@ -22,6 +28,9 @@ from django.conf import settings
 from django.core import signing
 
 CONFIRM_MAX_AGE_SECONDS = 7 * 24 * 3600  # a confirmation link lives a week
+# A link that reads or deletes everything we hold lives an hour: long enough to open the email, short enough
+# that an old inbox or a forwarded message gives nothing away.
+PRIVACY_MAX_AGE_SECONDS = 3600
 SALT = "subscribers.tokens"
 # 64 bits of a SHA-256 over the state: enough to tell states apart, short enough to keep links short.
 STATE_FINGERPRINT_CHARS = 16
@@ -36,6 +45,11 @@ class Purpose:
     CONFIRM = "confirm"
     PREFERENCES = "prefs"
     UNSUBSCRIBE = "unsub"
+    PRIVACY = "privacy"
+
+
+# How long a token of each purpose is read; the others have no age limit.
+MAX_AGE_SECONDS = {Purpose.CONFIRM: CONFIRM_MAX_AGE_SECONDS, Purpose.PRIVACY: PRIVACY_MAX_AGE_SECONDS}
 
 
 def _fingerprint(state: str) -> str:
@@ -87,8 +101,11 @@ def _b62_second(second: int) -> str:
 
 
 def read_token(token: str, purpose: str, max_age: int | None = None, state: str | None = None) -> int | None:
-    """The subscriber id the token was made for, or None if forged, expired, for another purpose, or (when
-    `state` is given) made for a state the subscriber is no longer in."""
+    """The subscriber id the token was made for, or None if forged, expired (older than `max_age`, by default
+    the purpose's MAX_AGE_SECONDS), for another purpose, or (when `state` is given) made for a state the
+    subscriber is no longer in."""
+    if max_age is None:
+        max_age = MAX_AGE_SECONDS.get(purpose)
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         return None
     fields = token.split(SEPARATOR)

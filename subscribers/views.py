@@ -1,38 +1,40 @@
-"""The reader's pages. Each view is a few lines over subscribers.services; every state change is a POST."""
+"""The reader's pages. Each view is a few lines over subscribers.services; every state change is a POST, and
+each signed link opens only the views of its own purpose (subscribers/tokens.py)."""
 
+import dataclasses
 import functools
 import json
+from collections.abc import Callable
 
+from celery import Task
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from newsletter.models import Digest
 from subscribers import ratelimit, services
+from subscribers.after_response import run_after_response
 from subscribers.forms import PreferencesForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import send_confirmation_task
-from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, Purpose, make_token, read_token
+from subscribers.tasks import send_confirmation_task, send_privacy_link_task, signup_task
+from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, read_token
 
-SAMPLE_PAPERS = 5  # enough of the latest digest to show what one looks like
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
+# Data links a reader may ask for per window: a few tries if one gets lost, not a way to flood their inbox.
+PRIVACY_LINKS_PER_WINDOW = 3
+PRIVACY_LINK_WINDOW_SECONDS = 3600
 
 
-def _landing(request: HttpRequest, form: SignUpForm, status: int = 200, error: str = "") -> HttpResponse:
-    latest = Digest.objects.filter(status__in=[Digest.Status.SENT, Digest.Status.SENDING]).first()
-    papers = list(latest.papers.order_by("digestpaper__position")[:SAMPLE_PAPERS]) if latest else []
-    context = {"form": form, "latest": latest, "papers": papers, "error": error}
+def _signup_page(request: HttpRequest, form: SignUpForm, status: int, error: str = "") -> HttpResponse:
+    """The front page's form again, with what to fix (the front page itself, with the latest digest's papers,
+    is newsletter.archive.landing)."""
+    context = {"form": form, "latest": None, "papers": [], "error": error}
     return render(request, "site/landing.html", context, status=status)
-
-
-@require_GET
-def landing(request: HttpRequest) -> HttpResponse:
-    return _landing(request, SignUpForm())
 
 
 def _within_limits(request: HttpRequest, address: str | None) -> bool:
@@ -48,15 +50,14 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     valid = form.is_valid()
     if not _within_limits(request, form.cleaned_data.get("email") if valid else None):
         error = "Too many sign-up attempts from here. Please wait an hour and try again."
-        return _landing(request, SignUpForm(request.POST), status=429, error=error)
+        return _signup_page(request, SignUpForm(request.POST), status=429, error=error)
     if not valid:
-        return _landing(request, form, status=400)
+        return _signup_page(request, form, status=400)
     if not form.is_bot():
-        subscriber_id = services.request_subscription(form.signup())
-        # Queued whatever the address's state (the task finds out whether to send), so a known address takes as
-        # long as a new one. robust: with the broker down the sign-up is still recorded and answered; a second
-        # try re-sends.
-        transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id), robust=True)
+        # One task, whatever the address's state, queued after the response: the task records the request and
+        # finds out whether to mail, so a known address takes as long as a new one, with Redis or in-process.
+        # With the broker down the reader still gets this page (the error is logged) and can simply try again.
+        _queue(signup_task, dataclasses.asdict(form.signup()), timezone.now().isoformat())
     # The same page whatever the address's state, so the form can't be used to learn who subscribes.
     return HttpResponse(_check_inbox_page())
 
@@ -67,88 +68,148 @@ def _check_inbox_page() -> str:
     return render_to_string("site/check_inbox.html")
 
 
-@never_cache
+def _invalid_link(request: HttpRequest, kind: str, status: int) -> HttpResponse:
+    return render(request, "site/link_invalid.html", {"kind": kind}, status=status)
+
+
+def reader_link(purpose: str, invalid_status: int = 404, must_exist: bool = True) -> Callable:
+    """A view opened by a reader's signed link: the token must verify for `purpose` (signature, age, purpose)
+    and, with `must_exist`, name a subscriber who is still there; anything else gets the "This link doesn't work"
+    page, on every method, before the view (or its method check) runs. The view gets the subscriber (None when
+    gone and `must_exist` is off), its id and the token."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def opened(request: HttpRequest, token: str) -> HttpResponse:
+            subscriber_id = read_token(token, purpose)
+            subscriber = Subscriber.objects.filter(pk=subscriber_id).first() if subscriber_id is not None else None
+            if subscriber_id is None or (must_exist and subscriber is None):
+                return _invalid_link(request, purpose, invalid_status)
+            return view(request, subscriber, subscriber_id, token)
+
+        return never_cache(opened)
+
+    return decorate
+
+
+def _queue(task: Task, *args: object) -> None:
+    """Queue `task` once the transaction has committed and the response is sent (subscribers.after_response)."""
+    transaction.on_commit(lambda: run_after_response(lambda: task.delay(*args)))
+
+
+@reader_link(Purpose.CONFIRM, invalid_status=400)
 @require_http_methods(["GET", "POST"])
-def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber_id = read_token(token, Purpose.CONFIRM, max_age=CONFIRM_MAX_AGE_SECONDS)
-    subscriber = Subscriber.objects.filter(pk=subscriber_id).first() if subscriber_id is not None else None
-    if subscriber is None:
-        return render(request, "site/link_invalid.html", status=400)
+def confirm(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
     state = services.consent_state(subscriber)
-    current = read_token(token, Purpose.CONFIRM, CONFIRM_MAX_AGE_SECONDS, state=state) is not None
+    current = read_token(token, Purpose.CONFIRM, state=state) is not None
     already = subscriber.status == Subscriber.Status.ACTIVE
     if not current and not already:  # replayed after the state moved on: unsubscribed, signed up again
-        return render(request, "site/link_invalid.html", status=400)
+        return _invalid_link(request, Purpose.CONFIRM, 400)
     if request.method == "GET":
-        # Mail scanners follow links; only the POST (sent by the page's script or its button) confirms.
+        # Mail scanners open links (and run their scripts): the page only shows a button, and the POST it
+        # sends is what confirms.
         return render(request, "site/confirm.html", {"already": already})
     if current and services.confirm(subscriber.pk, state) is services.Confirmation.INVALID:
-        return render(request, "site/link_invalid.html", status=400)
-    return render(request, "site/confirmed.html", {"preferences_token": make_token(subscriber.pk, Purpose.PREFERENCES)})
+        return _invalid_link(request, Purpose.CONFIRM, 400)
+    return render(request, "site/confirmed.html")
 
 
-def _reader(token: str, purpose: str) -> Subscriber | None:
-    subscriber_id = read_token(token, purpose)
-    return Subscriber.objects.filter(pk=subscriber_id).first() if subscriber_id is not None else None
-
-
-@never_cache
+@reader_link(Purpose.PREFERENCES)
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _reader(token, Purpose.PREFERENCES)
-    if subscriber is None:
-        return render(request, "site/link_invalid.html", {"kind": "preferences"}, status=404)
+def preferences(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
     form = PreferencesForm(request.POST or None, instance=subscriber)
     if request.method == "POST" and form.is_valid():
         form.save()
         return redirect(f"{request.path}?saved=1")
+    return _preferences_page(request, subscriber, token, form, status=400 if form.errors else 200)
+
+
+def _preferences_page(
+    request: HttpRequest, subscriber: Subscriber, token: str, form: PreferencesForm, status: int = 200, error: str = ""
+) -> HttpResponse:
     context = {
         "form": form,
         "subscriber": subscriber,
         "token": token,
-        "unsubscribe_token": make_token(subscriber.pk, Purpose.UNSUBSCRIBE),
         "saved": "saved" in request.GET,
+        "link_sent": "link_sent" in request.GET,
+        "link_minutes": PRIVACY_MAX_AGE_SECONDS // 60,
+        "error": error,
     }
-    return render(request, "site/preferences.html", context, status=400 if form.errors else 200)
+    return render(request, "site/preferences.html", context, status=status)
 
 
-@never_cache
+@reader_link(Purpose.PREFERENCES)
+@require_POST
+def request_privacy_link(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Mail the reader a link, good for an hour, that downloads or deletes their data: the preferences link
+    (kept in every digest, forwarded with it) does neither itself."""
+    counter = ("privacy-link", str(subscriber.pk), PRIVACY_LINKS_PER_WINDOW)
+    if not ratelimit.hit_all([counter], PRIVACY_LINK_WINDOW_SECONDS):
+        error = "We've sent several links already. Please use the latest one, or wait an hour and ask again."
+        return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), 429, error)
+    _queue(send_privacy_link_task, subscriber.pk)
+    return redirect(f"/preferences/{token}/?link_sent=1#privacy")
+
+
+@reader_link(Purpose.PRIVACY)
 @require_GET
-def export(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _reader(token, Purpose.PREFERENCES)
-    if subscriber is None:
-        return render(request, "site/link_invalid.html", {"kind": "preferences"}, status=404)
+def privacy(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    context = {"subscriber": subscriber, "token": token, "link_minutes": PRIVACY_MAX_AGE_SECONDS // 60}
+    return render(request, "site/privacy.html", context)
+
+
+@reader_link(Purpose.PRIVACY)
+@require_GET
+def export(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
     body = json.dumps(services.export_data(subscriber), indent=2, ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="daily-papers-my-data.json"'
     return response
 
 
-@never_cache
+@reader_link(Purpose.PRIVACY)
 @require_POST
-def delete(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _reader(token, Purpose.PREFERENCES)
-    if subscriber is not None:
-        if request.POST.get("confirm") != "yes":
-            return redirect(f"/preferences/{token}/#delete")
-        services.delete_for_good(subscriber.pk)
+def delete(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    if request.POST.get("confirm") != "yes":
+        return redirect(f"/privacy/{token}/#delete")
+    services.delete_for_good(subscriber.pk)
     return render(request, "site/deleted.html")
 
 
 @never_cache
+def retired_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Data downloads and deletion used to hang off the preferences link; they need a mailed link now."""
+    return _invalid_link(request, "retired", 410)
+
+
 @csrf_exempt  # RFC 8058: mailbox providers POST without cookies or a CSRF token; the signed token is the proof
+@reader_link(Purpose.UNSUBSCRIBE, must_exist=False)
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber_id = read_token(token, Purpose.UNSUBSCRIBE)
-    if subscriber_id is None:
-        return render(request, "site/link_invalid.html", {"kind": "unsubscribe"}, status=404)
+def unsubscribe(request: HttpRequest, subscriber: Subscriber | None, subscriber_id: int, token: str) -> HttpResponse:
+    """The List-Unsubscribe link. GET shows one button (or, once unsubscribed, one to subscribe again); the
+    one-click POST unsubscribes, also when the reader is gone (the provider hears success)."""
     if request.method == "GET":
-        context = {"preferences_token": make_token(subscriber_id, Purpose.PREFERENCES)}
-        return render(request, "site/unsubscribe.html", context)
+        return render(request, "site/unsubscribe.html", {"subscriber": subscriber, "token": token})
     if request.POST.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
         return HttpResponse("Expected List-Unsubscribe=One-Click", status=400, content_type="text/plain")
     services.unsubscribe(subscriber_id)
-    return render(request, "site/unsubscribed.html")
+    return render(request, "site/unsubscribed.html", {"token": token})
+
+
+@reader_link(Purpose.UNSUBSCRIBE)
+@require_POST
+def resubscribe(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Subscribe again from the unsubscribe link: pending until the reader confirms from the email it sends.
+    Counted with sign-ups (per address and client): whoever holds the link cannot flood the inbox with
+    confirmations by unsubscribing and subscribing again."""
+    if not _within_limits(request, subscriber.email):
+        error = "Too many requests for this address. Please wait an hour and try again."
+        context = {"subscriber": subscriber, "token": token, "error": error}
+        return render(request, "site/unsubscribe.html", context, status=429)
+    if services.resubscribe(subscriber.pk):
+        _queue(send_confirmation_task, subscriber.pk)
+    return HttpResponse(_check_inbox_page())
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -1,7 +1,11 @@
 """What the admin tests share: a morning with real sample papers, readers, today's digest and an editor."""
 
+import html
+import re
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import Group, User
 from django.test import Client
@@ -17,6 +21,10 @@ from subscribers.models import Subscriber
 TODAY = date(2026, 11, 28)
 MORNING = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
+# Pages of one kind (a paper's change page, a delivery's) differ only in their row: a few of each are enough.
+PAGES_PER_KIND = 3
+MAX_PAGES = 600  # a bound on the crawl: a superuser's whole admin is well under it
+HREF = re.compile(r"""(?:href|action|src)=["']([^"']+)["']""")
 
 
 @dataclass
@@ -68,3 +76,28 @@ def editor_client(username: str = "eddie") -> tuple[Client, User]:
     client = Client()
     client.force_login(user)
     return client, user
+
+
+def crawl(client, start: str) -> dict[str, str]:
+    """Every admin page reachable from `start` by following links, as {url: body}."""
+    pages: dict[str, str] = {}
+    kinds: dict[str, int] = {}
+    queue = deque([start])
+    while queue and len(pages) < MAX_PAGES:
+        url = queue.popleft()
+        response = client.get(url)
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        body = content.decode(errors="replace")
+        pages[url] = body
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue
+        for href in HREF.findall(body):
+            target = urlsplit(urljoin(url, html.unescape(href)))
+            if target.netloc not in ("", "testserver") or not target.path.startswith("/admin/"):
+                continue
+            kind = re.sub(r"\d+", "#", target.path)
+            if kinds.get(kind, 0) >= PAGES_PER_KIND:
+                continue
+            kinds[kind] = kinds.get(kind, 0) + 1
+            queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    return pages

@@ -1,10 +1,6 @@
 """Configuration, the embedded outbox, the health probe, and production settings."""
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
@@ -14,9 +10,7 @@ from django.core.mail import EmailMessage
 
 from newsletter.celery import app as celery_app
 from newsletter.env import env_bool, env_int, env_list
-from tests.helpers import read_outbox
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import manage, read_outbox
 
 
 def test_env_helpers_read_types(monkeypatch):
@@ -95,15 +89,8 @@ def test_tasks_queued_on_redis_share_one_client_and_all_arrive(settings, redis_u
         app.close()
 
 
-def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "SITE_URL"}}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_production_settings_pass_check_deploy():
-    result = _manage(
+    result = manage(
         "check",
         "--deploy",
         "--fail-level",
@@ -116,13 +103,13 @@ def test_production_settings_pass_check_deploy():
 
 
 def test_production_refuses_to_start_without_secret_key():
-    result = _manage("check", DEBUG="false")
+    result = manage("check", DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
 def test_plain_http_keeps_cookies_usable_on_localhost():
-    result = _manage(
+    result = manage(
         "shell", "-c", "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.SECURE_SSL_REDIRECT)"
     )
     assert result.stdout.split()[-2:] == ["False", "False"]
