@@ -33,7 +33,7 @@ def ensure_database(url: str) -> None:
 def main() -> int:
     os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     os.environ.setdefault("OUTBOX_DIR", str(ROOT / "var" / "bench" / "outbox"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.config.settings")
     # TF-IDF relevance unless asked (BENCH_RANKING_EMBEDDINGS=auto): the optional model adds ~500 MB of torch
     # to every process it loads in. The ranking and eval stages measure the model on their own.
     os.environ.setdefault("RANKING_EMBEDDINGS", os.environ.get("BENCH_RANKING_EMBEDDINGS", "off"))
@@ -76,7 +76,8 @@ def fresh_process_state() -> None:
     stage that followed."""
     import gc
 
-    from newsletter import digest, render
+    from newsletter.digests import build as digest
+    from newsletter.emails import render
     from papers import ranking
 
     render.clear_caches()
@@ -84,7 +85,7 @@ def fresh_process_state() -> None:
     ranking.clear_caches()
     # What earlier stages left alive (the embedding model's objects above all) moves out of the collector's
     # way: otherwise every full collection during a stage walks it, and the stage that allocates more pays
-    # more for a heap that is not its own. Workers do the same after start-up (newsletter/celery.py).
+    # more for a heap that is not its own. Workers do the same after start-up (newsletter/config/celery.py).
     gc.collect()
     gc.freeze()
 

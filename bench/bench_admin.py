@@ -12,7 +12,7 @@ PREFIX = "bench-admin-"
 def run(size: int) -> list[Row]:
     from django.utils import timezone
 
-    from newsletter.dashboard import dashboard_context
+    from newsletter.backoffice.dashboard import dashboard_context
     from subscribers.importing import import_subscribers
     from subscribers.models import Subscriber, Suppression, email_hash
 

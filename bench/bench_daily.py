@@ -116,7 +116,7 @@ def wait_for_workers(broker_url: str, count: int, timeout: float = WORKER_START_
 
 
 def use_broker() -> None:
-    from newsletter.celery import app
+    from newsletter.config.celery import app
 
     redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     app.conf.task_always_eager = False
@@ -136,7 +136,7 @@ def vacuum_ledger() -> None:
 
 def timed_send(day, worker_count: int, env: dict[str, str]) -> tuple[float, int, dict[str, float]]:
     from newsletter import pipeline
-    from newsletter.digest import build_digest
+    from newsletter.digests.build import build_digest
     from papers.models import Paper
 
     # The same papers are the new ones of that day, so each run ranks and renders the same work.
@@ -174,7 +174,7 @@ def run(size: int) -> list[Row]:
                 started = time.perf_counter()
                 call_command("fetch_papers", "json", "--file", str(papers_file), stdout=open(os.devnull, "w"))  # noqa: SIM115
                 from newsletter import pipeline
-                from newsletter.digest import build_digest
+                from newsletter.digests.build import build_digest
 
                 counts = pipeline.send(build_digest(today), timeout=SEND_TIMEOUT_SECONDS)
                 wall = time.perf_counter() - started

@@ -177,7 +177,7 @@ def run(size: int) -> list[Row]:
                 rows.append(Row("ranking", "ingest: papers embedded/s", PAPERS / encode_papers))
                 rows.append(Row("ranking", "new interests embedded/s (once each)", POOL_TOPICS / encode_topics))
             # Each mode from a cold start of the day: no candidate index, no interest read before. What a worker
-            # loads once at start (scikit-learn, newsletter.celery.load_ranking) is loaded.
+            # loads once at start (scikit-learn, newsletter.config.celery.load_ranking) is loaded.
             ranking.clear_caches()
             ranking.stop_words()
             trending_ids = {p.pk for p in ranking.rank_trending(papers, 5, now=NOW)}

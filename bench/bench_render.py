@@ -10,7 +10,7 @@ import time
 from datetime import date
 
 from bench import Row
-from newsletter import render
+from newsletter.emails import render
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber

@@ -127,7 +127,7 @@ def service_env(outbox: Path, redis_url: str) -> dict[str, str]:
 
 def start_gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    command = [sys.executable, "-m", "gunicorn", "newsletter.wsgi", "--workers", str(WORKERS)]
+    command = [sys.executable, "-m", "gunicorn", "newsletter.config.wsgi", "--workers", str(WORKERS)]
     command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--threads", str(THREADS)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -1,3 +1,3 @@
-from newsletter.celery import app as celery_app
+from newsletter.config.celery import app as celery_app
 
 __all__ = ("celery_app",)

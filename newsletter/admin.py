@@ -11,7 +11,10 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from newsletter import audit, dashboard, digest_actions, digest_states, textfmt
+from newsletter.backoffice import actions as digest_actions
+from newsletter.backoffice import audit, dashboard
+from newsletter.digests import states as digest_states
+from newsletter.emails import textfmt
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from subscribers.models import Subscriber
 
@@ -22,7 +25,7 @@ admin.site.index_template = "admin/daily_index.html"
 admin.site.enable_nav_sidebar = False  # the queue and the preview need the width more than a second menu
 
 # The editor's actions the admin offers, each: (function, past-tense message). Which of them a digest shows is
-# the state table's answer (newsletter.digest_states.editor_actions); "send_test" has its own form.
+# the state table's answer (newsletter.digests.states.editor_actions); "send_test" has its own form.
 DIGEST_ACTIONS = {
     "refresh": (digest_actions.refresh, "re-ranked with the papers as they are now"),
     "approve": (digest_actions.approve, "approved; each reader gets it at their delivery hour"),

@@ -13,9 +13,9 @@ from django.utils.feedgenerator import Atom1Feed
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from newsletter import textfmt
+from newsletter.emails import textfmt
+from newsletter.emails.render import PaperView, archive_path, paper_view, site_link
 from newsletter.models import Digest
-from newsletter.render import PaperView, archive_path, paper_view, site_link
 from subscribers.forms import SignUpForm
 
 # Digests readers have been sent (or are being sent): drafts, cancelled and skipped days are not news.

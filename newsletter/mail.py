@@ -1,4 +1,4 @@
-"""Mail backends that send our prebuilt message bytes (newsletter.mime): the embedded .eml outbox, and
+"""Mail backends that send our prebuilt message bytes (newsletter.emails.mime): the embedded .eml outbox, and
 Django's SMTP backend with the same direct path. Providers' APIs go through django-anymail unchanged."""
 
 import re
@@ -14,7 +14,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.message import sanitize_address
 
-from newsletter.mime import wire_bytes
+from newsletter.emails.mime import wire_bytes
 
 
 class OutboxBackend(BaseEmailBackend):
@@ -188,7 +188,7 @@ class SMTPSSLClient(PipeliningClient, smtplib.SMTP_SSL):
 
 class SMTPBackend(DjangoSMTPBackend):
     """Django's SMTP backend (same settings, connection handling and errors), sending our messages' bytes
-    as written by newsletter.mime instead of through the email package's generator."""
+    as written by newsletter.emails.mime instead of through the email package's generator."""
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:

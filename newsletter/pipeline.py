@@ -10,11 +10,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from newsletter import delivery, ledger
-from newsletter.celery import app as celery_app
-from newsletter.digest import build_digest
+from newsletter.config.celery import app as celery_app
+from newsletter.digests.build import build_digest
 from newsletter.models import Delivery, Digest
-from newsletter.scheduling import ready_to_send
+from newsletter.sending import delivery, ledger
+from newsletter.sending.scheduling import ready_to_send
 from papers.fetch import NetworkUnavailable
 from papers.ingest import OFFLINE_SOURCES, IngestCounts, fetch_and_ingest
 from papers.sources import SourceError

@@ -4,7 +4,7 @@ from datetime import date
 
 from django.dispatch import receiver
 
-from newsletter.digest import rebuild_skipped
+from newsletter.digests.build import rebuild_skipped
 from papers.signals import papers_listed
 
 

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import ChannelError
 
-from newsletter import delivery, ledger, scheduling, sweeper, webhooks
-from newsletter.celery import app as celery_app
-from newsletter.digest import build_digest
+from newsletter import webhooks
+from newsletter.config.celery import app as celery_app
+from newsletter.digests.build import build_digest
+from newsletter.sending import delivery, ledger, scheduling, sweeper
 
 
 @shared_task
@@ -65,7 +66,7 @@ def send_queue_empty() -> bool:
 
 @shared_task(ignore_result=True)
 def sweep_task() -> int:
-    """Hand out what dead workers, lost tasks and waiting rows left (newsletter.sweeper)."""
+    """Hand out what dead workers, lost tasks and waiting rows left (newsletter.sending.sweeper)."""
     found = sweeper.sweep(send_queue_empty=send_queue_empty)
     for digest_id, subscriber_ids in found.hand_out.items():
         queue_chunks(digest_id, subscriber_ids)
@@ -92,6 +93,6 @@ def run_daily_task() -> str:
 
 @shared_task(ignore_result=True)
 def review_deadline_task() -> str:
-    from newsletter.digest_actions import apply_review_deadline
+    from newsletter.backoffice.actions import apply_review_deadline
 
     return apply_review_deadline(timezone.now().date())

@@ -2,7 +2,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from newsletter.celery import app as celery_app
+from newsletter.config.celery import app as celery_app
 
 BROKER_PING_TIMEOUT_SECONDS = 2
 

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from newsletter import audit
+from newsletter.backoffice import audit
 from papers import moderation
 from papers.models import CANDIDATE_WINDOW, FetchRun, Moderation, Paper, day_end, today
 from papers.ranking import trending_score

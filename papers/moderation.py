@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from newsletter import audit
+from newsletter.backoffice import audit
 from papers.ingest import ingest_records
 from papers.models import Moderation, Paper
 from papers.sources import SourceError, get_source
@@ -52,7 +52,7 @@ def _apply(papers: Iterable[Paper], user, action: str, detail: str = "", **chang
 
 
 def _refresh_drafts() -> None:
-    from newsletter.digest_actions import refresh_open_drafts
+    from newsletter.backoffice.actions import refresh_open_drafts
 
     refresh_open_drafts()
 

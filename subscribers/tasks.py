@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from newsletter.render import build_message, render_email, site_link
+from newsletter.emails.render import build_message, render_email, site_link
 from subscribers.models import Subscriber
 from subscribers.services import (
     SignUp,

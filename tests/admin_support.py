@@ -11,9 +11,9 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from newsletter.digest import build_digest
+from newsletter.backoffice.roles import EDITOR_GROUP, setup_roles
+from newsletter.digests.build import build_digest
 from newsletter.models import Digest
-from newsletter.roles import EDITOR_GROUP, setup_roles
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from subscribers.models import Subscriber

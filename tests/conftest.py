@@ -12,8 +12,9 @@ import time_machine
 from django.core.cache import cache
 from django.db import connection, connections
 
-from newsletter import digest, render
-from newsletter.celery import app as celery_app
+from newsletter.config.celery import app as celery_app
+from newsletter.digests import build as digest
+from newsletter.emails import render
 from papers import ranking
 from tests import clock
 

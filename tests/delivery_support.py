@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from newsletter import ledger
-from newsletter.digest import build_digest
+from newsletter.digests.build import build_digest
 from newsletter.models import Digest
+from newsletter.sending import ledger
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from subscribers.models import Subscriber

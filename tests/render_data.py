@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import render
+from newsletter.emails import render
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 

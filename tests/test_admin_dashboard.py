@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from newsletter import dashboard
+from newsletter.backoffice import dashboard
 from newsletter.models import Delivery, Digest, SendLease
 from papers.models import FetchRun
 from subscribers.models import Subscriber

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from newsletter import digest_actions, scheduling
+from newsletter.backoffice import actions as digest_actions
 from newsletter.models import AuditEntry, Delivery, Digest
+from newsletter.sending import scheduling
 from papers.models import Moderation, Paper
 from subscribers.models import Subscriber
 from tests.admin_support import MORNING, TODAY, make_morning, superuser_client, trending_titles

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from newsletter.digest_actions import refresh_draft
+from newsletter.backoffice.actions import refresh_draft
 from newsletter.models import AuditEntry, Delivery, Digest, DigestPaper
 from papers import moderation
 from papers.models import Moderation, Paper

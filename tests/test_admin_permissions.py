@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from newsletter.backoffice.roles import EDITOR_GROUP
 from newsletter.models import AuditEntry, Digest
-from newsletter.roles import EDITOR_GROUP
 from papers.models import Moderation, Paper
 from tests.admin_support import MORNING, PASSWORD, editor_client, make_morning
 

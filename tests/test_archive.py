@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import feedparser
 import pytest
 
-from newsletter import render, textfmt
+from newsletter.emails import render, textfmt
 from newsletter.models import Digest, DigestPaper
 from papers.models import Paper
 from papers.ranking import Pick

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from newsletter import render
+from newsletter.emails import render
 from newsletter.models import Delivery, Digest, DigestPaper
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper

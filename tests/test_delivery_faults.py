@@ -15,10 +15,12 @@ import time_machine
 from anymail.exceptions import AnymailRecipientsRefused
 from django.core.management import call_command
 
-from newsletter import delivery, digest_actions, failures, ledger, pipeline, sweeper
-from newsletter.celery import app as celery_app
-from newsletter.headers import digest_message_id
+from newsletter import pipeline
+from newsletter.backoffice import actions as digest_actions
+from newsletter.config.celery import app as celery_app
+from newsletter.emails.headers import digest_message_id
 from newsletter.models import Delivery, Digest
+from newsletter.sending import delivery, failures, ledger, sweeper
 from newsletter.tasks import sweep_task
 from subscribers.models import Subscriber, Suppression, email_hash
 from tests.delivery_support import NOON, TODAY, digest_fixture, readers, sink_fixture, statuses  # noqa: F401 - fixtures
@@ -124,7 +126,7 @@ def test_a_readers_copy_has_one_message_id_on_every_attempt_and_in_every_process
     assert first == second == row.message_id == digest_message_id(digest, reader)
     assert sink.received == {reader.email: 1}
     code = (
-        "import django, sys; django.setup(); from datetime import date; from newsletter.headers import "
+        "import django, sys; django.setup(); from datetime import date; from newsletter.emails.headers import "
         "digest_message_id; from newsletter.models import Digest; from subscribers.models import Subscriber; "
         f"print(digest_message_id(Digest(pk={digest.pk}, date=date.fromisoformat('{digest.date}')), "
         f"Subscriber(pk={reader.pk})))"

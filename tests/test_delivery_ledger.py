@@ -12,8 +12,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from newsletter import delivery, digest_actions, failures, ledger, pipeline, sweeper
+from newsletter import pipeline
+from newsletter.backoffice import actions as digest_actions
 from newsletter.models import Delivery, Digest
+from newsletter.sending import delivery, failures, ledger, sweeper
 from papers.models import Paper
 from subscribers.models import Subscriber, Suppression, email_hash
 from tests.delivery_support import NOON, TODAY, digest_fixture, ingest_samples, readers, sink_fixture, statuses  # noqa: F401 - fixtures

@@ -5,7 +5,7 @@ import uuid
 import pytest
 import redis
 
-from newsletter.ratelimit import TokenBucket, provider_bucket, provider_name
+from newsletter.sending.ratelimit import TokenBucket, provider_bucket, provider_name
 
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
 
@@ -89,7 +89,7 @@ def test_every_message_sent_draws_one_token_from_the_providers_bucket(settings, 
     from datetime import date
 
     from newsletter import pipeline
-    from newsletter.digest import build_digest
+    from newsletter.digests.build import build_digest
     from papers.ingest import fetch_and_ingest
     from papers.models import Paper
     from subscribers.models import Subscriber

@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from newsletter import scheduling
-from newsletter.digest import build_digest
+from newsletter.digests.build import build_digest
 from newsletter.models import Delivery, Digest
+from newsletter.sending import scheduling
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from papers.schedules import sync_fetch_schedules

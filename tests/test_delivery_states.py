@@ -1,4 +1,4 @@
-"""A digest's states and the actions allowed in each live in one table (newsletter/digest_states.py): every
+"""A digest's states and the actions allowed in each live in one table (newsletter/digests/states.py): every
 (state, action) pair is taken here through the code editors and workers use, and must end where the table says,
 or be refused and change nothing. The admin offers exactly the table's buttons; README prints the table."""
 
@@ -10,10 +10,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from newsletter import delivery, digest_actions, digest_states, scheduling
-from newsletter.digest import build_digest
-from newsletter.digest_states import NEW, SYSTEM, TABLE, ActionRefused
+from newsletter.backoffice import actions as digest_actions
+from newsletter.digests import states as digest_states
+from newsletter.digests.build import build_digest
+from newsletter.digests.states import NEW, SYSTEM, TABLE, ActionRefused
 from newsletter.models import Delivery, Digest, DigestPaper
+from newsletter.sending import delivery, scheduling
 from papers.models import Paper
 from subscribers.models import Subscriber
 from tests.admin_support import TODAY, make_morning, superuser_client

@@ -8,8 +8,8 @@ from celery import Celery
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
 
-from newsletter.celery import app as celery_app
-from newsletter.env import env_bool, env_int, env_list
+from newsletter.config.celery import app as celery_app
+from newsletter.config.env import env_bool, env_int, env_list
 from tests.helpers import manage, read_outbox
 
 
@@ -64,7 +64,7 @@ PUBLISHED = 5
 
 
 def test_tasks_queued_on_redis_share_one_client_and_all_arrive(settings, redis_url, monkeypatch):
-    """kombu's own transport builds a redis.Redis per message; ours (newsletter.broker) one per channel."""
+    """kombu's own transport builds a redis.Redis per message; ours (newsletter.config.broker) one per channel."""
     app = Celery("broker-test", broker=redis_url, set_as_current=False)
     app.conf.broker_transport = settings.CELERY_BROKER_TRANSPORT
     queue = f"test-broker-{uuid.uuid4().hex}"  # not a queue any worker reads

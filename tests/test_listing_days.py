@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from newsletter.digest import build_digest
+from newsletter.digests.build import build_digest
 from newsletter.models import Delivery, Digest, DigestPaper
 from papers.ingest import fetch_and_ingest
 from papers.models import FetchRun, Paper

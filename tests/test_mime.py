@@ -1,4 +1,4 @@
-"""The directly written message bytes (newsletter.mime) against Django's own message for the same email:
+"""The directly written message bytes (newsletter.emails.mime) against Django's own message for the same email:
 the same headers and parts once parsed, CRLF only, no line past 998 bytes, and the same refusals."""
 
 import email
@@ -9,7 +9,7 @@ from email.utils import parseaddr
 import pytest
 from django.core.mail import BadHeaderError, get_connection
 
-from newsletter.mime import TemplatedEmail, wire_bytes
+from newsletter.emails.mime import TemplatedEmail, wire_bytes
 from tests import smtp_sink
 
 HEADERS = ("Subject", "From", "To", "Message-ID", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post")

@@ -15,8 +15,8 @@ from django.db import connection
 from django.db.models import F
 
 from newsletter import pipeline
-from newsletter.celery import app as celery_app
-from newsletter.digest import build_digest
+from newsletter.config.celery import app as celery_app
+from newsletter.digests.build import build_digest
 from newsletter.models import Delivery, Digest
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper

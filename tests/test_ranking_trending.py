@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
-from newsletter.digest import build_digest, candidate_papers
+from newsletter.digests.build import build_digest, candidate_papers
 from newsletter.models import DigestPaper
 from papers.models import Moderation, Paper
 from papers.ranking import rank_trending, trending_score

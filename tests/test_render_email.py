@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from newsletter import render, textfmt
+from newsletter.emails import render, textfmt
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick

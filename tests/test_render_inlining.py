@@ -3,7 +3,7 @@
 import jinja2
 import pytest
 
-from newsletter import render
+from newsletter.emails import render
 
 CSS = ".cell { padding: 4px; color: #111; } a { color: blue; } @media (prefers-color-scheme: dark) { .cell { color: #eee !important; } }"  # noqa: E501
 DOCUMENT = """<!DOCTYPE html><html><head><title>{{ title }}</title></head><body>

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import sync_playwright
 
-from newsletter import render
+from newsletter.emails import render
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber

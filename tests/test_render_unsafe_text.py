@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from newsletter import render
+from newsletter.emails import render
 from newsletter.models import Digest, DigestPaper
 from papers.models import Paper
 from papers.ranking import Pick

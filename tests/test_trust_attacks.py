@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from django.test import Client
 from django.urls import reverse
 
-from newsletter import render
+from newsletter.emails import render
 from newsletter.models import Delivery, Digest, DigestPaper, WebhookEvent
 from papers.models import Paper
 from papers.ranking import Pick

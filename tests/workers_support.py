@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from newsletter.digest import build_digest
+from newsletter.digests.build import build_digest
 from newsletter.models import Delivery
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper

@@ -10,9 +10,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
-from newsletter import digest_actions, ledger, pipeline
-from newsletter.digest import build_digest
+from newsletter import pipeline
+from newsletter.backoffice import actions as digest_actions
+from newsletter.digests.build import build_digest
 from newsletter.models import Digest
+from newsletter.sending import ledger
 from subscribers.models import Subscriber
 
 # Exit statuses (1 is a command error such as a bad --date, 2 a usage error: Django's and argparse's own).

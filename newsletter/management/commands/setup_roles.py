@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from newsletter.roles import EDITOR_GROUP, setup_roles
+from newsletter.backoffice.roles import EDITOR_GROUP, setup_roles
 
 
 class Command(BaseCommand):

@@ -21,9 +21,9 @@ import jinja2
 from django.conf import settings
 from markupsafe import Markup
 
-from newsletter import textfmt
-from newsletter.headers import digest_message_id, list_headers
-from newsletter.mime import TemplatedEmail
+from newsletter.emails import textfmt
+from newsletter.emails.headers import digest_message_id, list_headers
+from newsletter.emails.mime import TemplatedEmail
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from newsletter import sweeper
 from newsletter.models import Delivery
+from newsletter.sending import sweeper
 from papers.models import FetchRun
 from subscribers.models import Subscriber
 

@@ -6,7 +6,7 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.config.settings")
 
 app = Celery("newsletter")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -12,7 +12,7 @@ from newsletter.models import Digest
 from subscribers.models import Subscriber
 
 # A digest's Message-ID: an HMAC of (digest, subscriber) under SECRET_KEY with this salt, 128 bits of it in hex.
-MESSAGE_ID_SALT = "newsletter.headers.digest_message_id"
+MESSAGE_ID_SALT = "newsletter.emails.headers.digest_message_id"
 MESSAGE_ID_HEX = 32
 
 

@@ -1,7 +1,7 @@
 """What editors do to a digest: refresh the draft, preview it, test it, approve, pause, resume, cancel, retry
 its failed deliveries.
 
-Which action is allowed in which state, and where it leads, is newsletter.digest_states' table; each action
+Which action is allowed in which state, and where it leads, is newsletter.digests.states' table; each action
 is one guarded status change there, so two editors clicking at once cannot both win, and each is written to
 the audit trail.
 """
@@ -14,13 +14,15 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from newsletter import audit, digest_states, ledger
-from newsletter.digest import candidate_papers
-from newsletter.digest_states import EDITOR, SYSTEM, ActionRefused
-from newsletter.headers import fresh_message_id
-from newsletter.ledger import ledger_counts
+from newsletter.backoffice import audit
+from newsletter.digests import states as digest_states
+from newsletter.digests.build import candidate_papers
+from newsletter.digests.states import EDITOR, SYSTEM, ActionRefused
+from newsletter.emails.headers import fresh_message_id
+from newsletter.emails.render import digest_email, preview_links
 from newsletter.models import Delivery, Digest, DigestPaper
-from newsletter.render import digest_email, preview_links
+from newsletter.sending import ledger
+from newsletter.sending.ledger import ledger_counts
 from papers.models import Moderation, Paper, day_end
 from papers.ranking import for_you_many, rank_trending
 from subscribers.models import Subscriber

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from newsletter import digest_states
+from newsletter.digests import states as digest_states
 from newsletter.models import Digest, DigestPaper
 from papers.models import CANDIDATE_WINDOW, Moderation, Paper, day_end
 from papers.ranking import REPEAT_LOOKBACK, rank_trending

@@ -14,9 +14,9 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from newsletter.env import env_bool, env_float, env_int, env_list, env_str
+from newsletter.config.env import env_bool, env_float, env_int, env_list, env_str
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", True)
@@ -66,7 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "newsletter.middleware.ContentSecurityPolicyMiddleware",
+    "newsletter.config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,8 +76,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers for a locked-out sign-in
 ]
 
-ROOT_URLCONF = "newsletter.urls"
-WSGI_APPLICATION = "newsletter.wsgi.application"
+ROOT_URLCONF = "newsletter.config.urls"
+WSGI_APPLICATION = "newsletter.config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "newsletter.context_processors.site",
+                "newsletter.config.context_processors.site",
             ],
         },
     },
@@ -138,7 +138,7 @@ STORAGES = {
 # With no REDIS_URL every task runs in-process, so the embedded setup needs no broker.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 if REDIS_URL:
-    CELERY_BROKER_TRANSPORT = "newsletter.broker:Transport"  # kombu's, publishing through one client (see there)
+    CELERY_BROKER_TRANSPORT = "newsletter.config.broker:Transport"  # kombu's, publishing through one client (see there)
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -278,7 +278,7 @@ DELIVERY_REJECTION_LIMIT = env_int("DELIVERY_REJECTION_LIMIT", 2)
 # Soft bounces (mailbox full, greylisting) an address may collect before it is suppressed.
 DELIVERY_SOFT_BOUNCE_LIMIT = env_int("DELIVERY_SOFT_BOUNCE_LIMIT", 3)
 DELIVERY_LEDGER_DAYS = env_int("DELIVERY_LEDGER_DAYS", 90)  # ledger rows and webhook events kept this long
-# The sweeper: dead workers' chunks, rows due for a retry, tasks the broker lost (newsletter/sweeper.py).
+# The sweeper: dead workers' chunks, rows due for a retry, tasks the broker lost (newsletter/sending/sweeper.py).
 CELERY_BEAT_SCHEDULE["sweep-stuck-deliveries"] = {
     "task": "newsletter.tasks.sweep_task",
     "schedule": timedelta(seconds=DELIVERY_SWEEP_SECONDS),

@@ -1,8 +1,8 @@
 """Sending a digest: fix the recipients, then per chunk of readers rank, render, send and record each outcome.
 
-The ledger (newsletter.ledger) says who got what; a worker holds its chunk under a lease it renews while it
-sends (a dead worker's chunk goes to the live ones, newsletter.sweeper); what a provider's error means for a
-row is newsletter.failures; the digest's own states are newsletter.digest_states.
+The ledger (newsletter.sending.ledger) says who got what; a worker holds its chunk under a lease it renews while it
+sends (a dead worker's chunk goes to the live ones, newsletter.sending.sweeper); what a provider's error means for a
+row is newsletter.sending.failures; the digest's own states are newsletter.digests.states.
 """
 
 import logging
@@ -16,8 +16,11 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from newsletter import digest_states, failures
-from newsletter.ledger import (
+from newsletter.digests import states as digest_states
+from newsletter.emails.render import digest_email
+from newsletter.models import Delivery, Digest
+from newsletter.sending import failures
+from newsletter.sending.ledger import (
     CLAIM_BATCH_SIZE,
     DELIVERED_STATUSES,
     OPEN_STATUSES,
@@ -30,9 +33,7 @@ from newsletter.ledger import (
     fix_recipients,
     record,
 )
-from newsletter.models import Delivery, Digest
-from newsletter.ratelimit import TokenBucket, provider_bucket
-from newsletter.render import digest_email
+from newsletter.sending.ratelimit import TokenBucket, provider_bucket
 from papers.interests import negative_pattern
 from papers.models import Paper, day_end
 from papers.ranking import (
@@ -121,7 +122,7 @@ def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Su
 
 def week_candidates(day: date) -> list[Paper]:
     """The papers the week's daily digests drew on, for weekly readers' "the week's best"."""
-    from newsletter.digest import CANDIDATE_WINDOW, candidate_papers
+    from newsletter.digests.build import CANDIDATE_WINDOW, candidate_papers
 
     papers = {}
     for back in range(0, WEEK_DAYS, CANDIDATE_WINDOW.days):
@@ -131,7 +132,7 @@ def week_candidates(day: date) -> list[Paper]:
 
 def editions(digest: Digest, subscribers: list[Subscriber]) -> dict[str, Edition]:
     """Daily readers get the digest's trending section; weekly readers the best of the week's papers."""
-    from newsletter.digest import candidate_papers
+    from newsletter.digests.build import candidate_papers
 
     daily = [s for s in subscribers if s.frequency != Subscriber.Frequency.WEEKLY]
     weekly = [s for s in subscribers if s.frequency == Subscriber.Frequency.WEEKLY]

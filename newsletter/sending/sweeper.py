@@ -19,8 +19,8 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from newsletter.ledger import db_value, due
 from newsletter.models import Delivery, Digest, SendLease
+from newsletter.sending.ledger import db_value, due
 
 # Queued rows untouched this long, in a send nobody works on while the send queue is empty, were lost with the
 # broker. Long enough for a task published a moment ago (after its transaction committed) to take its lease.
