@@ -1,0 +1,22 @@
+"""Every retrieval method on the labelled profiles as one table: precision@10 and nDCG@10, overall and per kind.
+
+.venv/bin/python -m bench.retrieval_report
+"""
+
+import os
+import sys
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+    import django
+
+    django.setup()
+    from bench.bench_retrieval import baselines, evaluate, print_table
+
+    print_table(evaluate(baselines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
