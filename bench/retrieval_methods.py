@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from bench.retrieval_data import CORPUS, Doc, corpus
+from bench.retrieval_data import Doc, corpus
 from papers import embeddings
 from papers.interests import parse_interests
 from papers.ranking import analyze
@@ -76,18 +76,23 @@ def bm25_scores(interests: str) -> np.ndarray:
     return best
 
 
-@cache
-def minilm_papers() -> np.ndarray:
-    """Unit MiniLM vectors of every paper, the product's text for it (title. abstract). Encoding the corpus takes
-    over a minute with torch, so the vectors are kept under var/ by a hash of the corpus file."""
-    digest = hashlib.sha256(CORPUS.read_bytes()).hexdigest()[:16]
-    path = CACHE / f"minilm-{digest}.npy"
+def cached_vectors(name: str, texts: list[str]) -> np.ndarray:
+    """Unit MiniLM vectors of texts, kept under var/retrieval/ by a hash of the texts: encoding the corpus takes
+    over a minute with torch."""
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = CACHE / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)
-    vectors = embeddings.encode([embeddings.paper_text(d.title, d.abstract) for d in corpus()])
+    vectors = embeddings.encode(texts)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
+
+
+@cache
+def minilm_papers() -> np.ndarray:
+    """Every paper's vector, from the product's text for it (title. abstract)."""
+    return cached_vectors("minilm", [embeddings.paper_text(d.title, d.abstract) for d in corpus()])
 
 
 def minilm_scores(interests: str) -> np.ndarray:

@@ -13,8 +13,9 @@ def main() -> int:
 
     django.setup()
     from bench.bench_retrieval import baselines, evaluate, print_table
+    from bench.retrieval_research import methods
 
-    print_table(evaluate(baselines()))
+    print_table(evaluate(baselines() | methods()))
     return 0
 
 
