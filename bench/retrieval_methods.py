@@ -5,6 +5,7 @@ the product's (papers.ranking.analyze: lowercase, stop words out, plurals folded
 """
 
 import hashlib
+import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -76,14 +77,31 @@ def bm25_scores(interests: str) -> np.ndarray:
     return best
 
 
+# The model's runtime for the research methods: the product's (torch) unless RETRIEVAL_ENCODER names another
+# (bench/retrieval_runtimes.py: "onnx:PATH", "model2vec:PATH").
+ENCODER = os.environ.get("RETRIEVAL_ENCODER", "")
+
+
+@cache
+def _other_encoder():
+    from bench.retrieval_runtimes import encoder
+
+    return encoder(ENCODER)
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Unit vectors of texts by the chosen runtime; the product's memo keeps interests it has seen."""
+    return _other_encoder()(list(texts)) if ENCODER else embeddings.encode(texts)
+
+
 def cached_vectors(name: str, texts: list[str]) -> np.ndarray:
-    """Unit MiniLM vectors of texts, kept under var/retrieval/ by a hash of the texts: encoding the corpus takes
-    over a minute with torch."""
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    """Unit vectors of texts, kept under var/retrieval/ by runtime and a hash of the texts: encoding the corpus
+    takes over a minute with torch."""
+    digest = hashlib.sha256("\n".join([ENCODER, *texts] if ENCODER else texts).encode()).hexdigest()[:16]
     path = CACHE / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)
-    vectors = embeddings.encode(texts)
+    vectors = encode(texts)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
@@ -96,4 +114,4 @@ def minilm_papers() -> np.ndarray:
 
 
 def minilm_scores(interests: str) -> np.ndarray:
-    return (embeddings.encode(topics(interests)) @ minilm_papers().T).max(axis=0)
+    return (encode(topics(interests)) @ minilm_papers().T).max(axis=0)

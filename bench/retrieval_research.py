@@ -24,12 +24,12 @@ from bench.retrieval_methods import (
     analyze,
     bm25_index,
     cached_vectors,
+    encode,
     minilm_papers,
     order,
     tfidf_index,
     topics,
 )
-from papers import embeddings
 
 RRF_K = 60  # Cormack et al.'s constant: ranks past the first few dozen barely count
 TITLE_WEIGHT = 0.3  # share of the title's vector in a paper's vector
@@ -120,7 +120,7 @@ def term_vectors() -> tuple[list[str], np.ndarray]:
 
 def near_terms(topic: str) -> list[str]:
     names, vectors = term_vectors()
-    cosine = vectors @ embeddings.encode([topic])[0]
+    cosine = vectors @ encode([topic])[0]
     best = np.argsort(-cosine, kind="stable")[:NEAR_TERMS]
     return [names[i] for i in best if cosine[i] >= NEAR_MIN_COSINE]
 
@@ -155,14 +155,14 @@ def title_blended() -> np.ndarray:
 
 
 def dense_topics(texts: list[str], papers: np.ndarray | None = None) -> np.ndarray:
-    return embeddings.encode(texts) @ (minilm_papers() if papers is None else papers).T
+    return encode(texts) @ (minilm_papers() if papers is None else papers).T
 
 
 def prf(texts: list[str], first: np.ndarray, papers: np.ndarray | None = None) -> np.ndarray:
     """Rocchio in MiniLM space: each topic's vector plus PRF_WEIGHT x the centroid of the PRF_DEPTH papers that
     `first` (topics x papers scores) ranks best, then cosine again."""
     papers = minilm_papers() if papers is None else papers
-    query = embeddings.encode(texts)
+    query = encode(texts)
     top = np.argsort(-first, axis=1, kind="stable")[:, :PRF_DEPTH]
     moved = query + PRF_WEIGHT * papers[top].mean(axis=1)
     moved /= np.linalg.norm(moved, axis=1, keepdims=True)
