@@ -80,13 +80,15 @@ def bm25_scores(interests: str) -> np.ndarray:
 # The model's runtime for the research methods: the product's (torch) unless RETRIEVAL_ENCODER names another
 # (bench/retrieval_runtimes.py: "onnx:PATH", "model2vec:PATH").
 ENCODER = os.environ.get("RETRIEVAL_ENCODER", "")
+if ENCODER and os.environ.get("RETRIEVAL_MAX_TOKENS"):
+    ENCODER += "@" + os.environ["RETRIEVAL_MAX_TOKENS"]  # part of the cache key: another truncation, other vectors
 
 
 @cache
 def _other_encoder():
     from bench.retrieval_runtimes import encoder
 
-    return encoder(ENCODER)
+    return encoder(ENCODER.partition("@")[0])
 
 
 def encode(texts: list[str]) -> np.ndarray:

