@@ -12,10 +12,14 @@ def main() -> int:
     import django
 
     django.setup()
-    from bench.bench_retrieval import baselines, evaluate, print_table
+    from bench.bench_retrieval import baselines, candidate, embeddings_only, evaluate, print_table
+    from bench.retrieval_methods import ENCODER
     from bench.retrieval_research import methods
 
-    print_table(evaluate(baselines() | methods()))
+    if ENCODER:  # another runtime: the product's For you still embeds with torch, so only the research side
+        print_table(evaluate({f"embeddings only [{ENCODER}]": embeddings_only} | candidate()))
+    else:
+        print_table(evaluate(baselines() | methods()))
     return 0
 
 
