@@ -81,13 +81,12 @@ def acronyms() -> dict[str, str]:
             found = long_form(window, short)
             if found and len(found) > len(short) and short.lower() not in found.lower().split():
                 seen[short.lower()][found.lower()] += 1
-    texts = [f"{d.title} {d.abstract}".lower() for d in corpus()]
-    table = {}
-    for short, forms in seen.items():
-        pattern = re.compile(rf"\b{re.escape(short)}s?\b")
-        if sum(1 for t in texts if pattern.search(t)) <= COMMON_ACRONYM * len(texts):
-            table[short] = forms.most_common(1)[0][0]
-    return table
+    papers_with: Counter = Counter()  # papers holding each word, lowercased, plural "s" dropped
+    for doc in corpus():
+        words = {w.lower() for w in WORD.findall(f"{doc.title} {doc.abstract}")}
+        papers_with.update(words | {w[:-1] for w in words if w.endswith("s")})
+    limit = COMMON_ACRONYM * len(corpus())
+    return {short: forms.most_common(1)[0][0] for short, forms in seen.items() if papers_with[short] <= limit}
 
 
 def expand(topic: str) -> str:
