@@ -45,10 +45,15 @@ def tfidf_index():
     return vectorizer, matrix
 
 
+def tfidf_topics(texts: list[str]) -> np.ndarray:
+    """Topics x papers TF-IDF cosine."""
+    vectorizer, matrix = tfidf_index()
+    return (vectorizer.transform(texts) @ matrix.T).toarray()
+
+
 def tfidf_scores(interests: str) -> np.ndarray:
     """Best topic's cosine per paper (a reader's relevance is their best-matching topic, as in the product)."""
-    vectorizer, matrix = tfidf_index()
-    return (vectorizer.transform(topics(interests)) @ matrix.T).toarray().max(axis=0)
+    return tfidf_topics(topics(interests)).max(axis=0)
 
 
 @cache
@@ -67,14 +72,19 @@ def bm25_index() -> tuple[dict[str, int], sparse.csc_matrix, np.ndarray]:
     return vectorizer.vocabulary_, sparse.csc_matrix((weight, (tf.row, tf.col)), shape=tf.shape), idf
 
 
-def bm25_scores(interests: str) -> np.ndarray:
+def bm25_topics(texts: list[str]) -> np.ndarray:
+    """Topics x papers BM25: each topic's terms' weights summed per paper."""
     vocabulary, weights, _ = bm25_index()
-    best = np.zeros(weights.shape[0], dtype=np.float32)
-    for topic in topics(interests):
-        columns = sorted({vocabulary[t] for t in analyze(topic) if t in vocabulary})
+    out = np.zeros((len(texts), weights.shape[0]), dtype=np.float32)
+    for row, text in enumerate(texts):
+        columns = sorted({vocabulary[t] for t in analyze(text) if t in vocabulary})
         if columns:
-            np.maximum(best, np.asarray(weights[:, columns].sum(axis=1)).ravel(), out=best)
-    return best
+            out[row] = np.asarray(weights[:, columns].sum(axis=1)).ravel()
+    return out
+
+
+def bm25_scores(interests: str) -> np.ndarray:
+    return bm25_topics(topics(interests)).max(axis=0)
 
 
 # The model's runtime for the research methods: the product's (torch) unless RETRIEVAL_ENCODER names another
@@ -115,5 +125,10 @@ def minilm_papers() -> np.ndarray:
     return cached_vectors("minilm", [embeddings.paper_text(d.title, d.abstract) for d in corpus()])
 
 
+def dense_topics(texts: list[str], papers: np.ndarray | None = None) -> np.ndarray:
+    """Topics x papers cosine in the model's space (the papers' own vectors unless others are given)."""
+    return encode(texts) @ (minilm_papers() if papers is None else papers).T
+
+
 def minilm_scores(interests: str) -> np.ndarray:
-    return (encode(topics(interests)) @ minilm_papers().T).max(axis=0)
+    return dense_topics(topics(interests)).max(axis=0)

@@ -21,13 +21,14 @@ import numpy as np
 
 from bench.retrieval_data import corpus
 from bench.retrieval_methods import (
-    analyze,
     bm25_index,
+    bm25_topics,
     cached_vectors,
+    dense_topics,
     encode,
     minilm_papers,
     order,
-    tfidf_index,
+    tfidf_topics,
     topics,
 )
 
@@ -131,30 +132,11 @@ def with_near_terms(topic: str) -> str:
 # --- Scores per topic ------------------------------------------------------------------------------------
 
 
-def tfidf_topics(texts: list[str]) -> np.ndarray:
-    vectorizer, matrix = tfidf_index()
-    return (vectorizer.transform(texts) @ matrix.T).toarray()
-
-
-def bm25_topics(texts: list[str]) -> np.ndarray:
-    vocabulary, weights, _ = bm25_index()
-    out = np.zeros((len(texts), weights.shape[0]), dtype=np.float32)
-    for row, text in enumerate(texts):
-        columns = sorted({vocabulary[t] for t in analyze(text) if t in vocabulary})
-        if columns:
-            out[row] = np.asarray(weights[:, columns].sum(axis=1)).ravel()
-    return out
-
-
 @cache
 def title_blended() -> np.ndarray:
     titles = cached_vectors("minilm-titles", [d.title for d in corpus()])
     blended = (1 - TITLE_WEIGHT) * minilm_papers() + TITLE_WEIGHT * titles
     return blended / np.linalg.norm(blended, axis=1, keepdims=True)
-
-
-def dense_topics(texts: list[str], papers: np.ndarray | None = None) -> np.ndarray:
-    return encode(texts) @ (minilm_papers() if papers is None else papers).T
 
 
 def prf(texts: list[str], first: np.ndarray, papers: np.ndarray | None = None) -> np.ndarray:
