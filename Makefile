@@ -47,9 +47,10 @@ test: $(DEV_STAMP) $(ML_STAMP) browser  ## the whole suite (PostgreSQL/Redis fro
 	$(PY) -m pytest
 	$(PY) -m pytest -q --clock-shift-days=$(CLOCK_SHIFT_DAYS) $(DATED_TESTS)
 
-lint: $(DEV_STAMP)  ## ruff check + ruff format --check
+lint: $(DEV_STAMP)  ## ruff check + ruff format --check + lint-imports (the layers in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .

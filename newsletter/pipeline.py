@@ -13,7 +13,7 @@ from django.utils import timezone
 from newsletter.config.celery import app as celery_app
 from newsletter.digests.build import build_digest
 from newsletter.models import Delivery, Digest
-from newsletter.sending import delivery, ledger
+from newsletter.sending import delivery, fanout, ledger
 from newsletter.sending.scheduling import ready_to_send
 from papers.fetch import NetworkUnavailable
 from papers.ingest import OFFLINE_SOURCES, IngestCounts, fetch_and_ingest
@@ -82,10 +82,8 @@ def send(
     the ledger, running the sweeper (dead workers' chunks, rows due for a retry, tasks a restarted broker
     lost), until nothing is open, the send is paused or cancelled, or `timeout` seconds pass. Rows still
     waiting for a retry then count as unsent: the workers and the beat's sweeper go on with them."""
-    from newsletter.tasks import fan_out, sweep_task
-
     with transaction.atomic():
-        fan_out(digest.pk, everyone=True)
+        fanout.fan_out(digest.pk, everyone=True)
     eager = celery_app.conf.task_always_eager
     deadline = time.monotonic() + timeout
     next_sweep = next_report = time.monotonic()
@@ -106,7 +104,7 @@ def send(
         if Digest.objects.filter(pk=digest.pk, status__in=[Digest.Status.PAUSED, Digest.Status.CANCELLED]).exists():
             break
         if eager or time.monotonic() >= next_sweep:
-            sweep_task()
+            fanout.sweep()
             next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         time.sleep(min(eager_wait(waiting) if eager else poll, max(deadline - time.monotonic(), 0)))
     return delivery.SendCounts.of_digest(digest.pk)

@@ -1,5 +1,5 @@
-"""Provider tracking webhooks: a hard bounce or a complaint suppresses the address at once, soft bounces count
-against a threshold, a provider-side unsubscribe unsubscribes.
+"""Provider tracking webhooks: the endpoint, its credentials check, and the receiver that stores each event once
+and queues it (what an event does to a reader: newsletter/sending/events.py).
 
 Only the provider EMAIL_BACKEND names has an endpoint, /anymail/<esp>/tracking/ (the .eml outbox and SMTP have
 none). It is anymail's own view for that provider, which checks the request's credentials (the basic-auth
@@ -29,24 +29,20 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import BadRequest, ImproperlyConfigured, SuspiciousOperation
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.test import RequestFactory
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from newsletter.models import Delivery, WebhookEvent
-from subscribers.models import Subscriber, Suppression
-from subscribers.services import suppress
+from newsletter import jobs
+from newsletter.models import WebhookEvent
+from newsletter.sending.events import DETAIL_LIMIT, HARD_FAILURES
 
 log = logging.getLogger(__name__)
 
-HARD_FAILURES = (EventType.BOUNCED, EventType.REJECTED)
 ACTED_ON = (*HARD_FAILURES, EventType.DEFERRED, EventType.COMPLAINED, EventType.UNSUBSCRIBED)
 # Bounces a provider reports under "bounced" though the mailbox may recover (Postmark's Type field).
 SOFT_BOUNCE_TYPES = ("SoftBounce", "Transient", "DnsError")
-DETAIL_LIMIT = 2000
 ESP_BACKEND = re.compile(r"^anymail\.backends\.(?P<esp>\w+)\.EmailBackend$")
 TRACKING_URL_NAME = re.compile(r"^(?P<esp>\w+)_tracking_webhook$")
 # What reading a body anymail did not expect raises: not JSON, not UTF-8, a list where an object was due, a
@@ -181,8 +177,6 @@ def is_soft(event: AnymailTrackingEvent) -> bool:
 
 @receiver(tracking, dispatch_uid="newsletter.webhooks.on_tracking_event")
 def on_tracking_event(sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: object) -> None:
-    from newsletter.tasks import process_webhook_event_task
-
     if event.event_type not in ACTED_ON:
         return
     detail = " — ".join(str(part) for part in (event.description, event.mta_response) if part)
@@ -199,42 +193,4 @@ def on_tracking_event(sender: object, event: AnymailTrackingEvent, esp_name: str
             )
     except IntegrityError:
         return  # a retry or duplicate of an event we already have
-    transaction.on_commit(lambda: process_webhook_event_task.delay(stored.pk))
-
-
-def apply_event(event_pk: int) -> None:
-    """Act on one stored event, once."""
-    with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
-        if event.processed_at or not event.recipient:
-            return
-        row = Delivery.objects.filter(message_id=event.message_id).first() if event.message_id else None
-        if event.event_type == EventType.COMPLAINED:
-            suppress(event.recipient, Suppression.Reason.COMPLAINT, event.detail[:300])
-            mark(row, Delivery.Status.COMPLAINED, event)
-        elif event.soft:
-            count_soft_bounce(event)
-        elif event.event_type in HARD_FAILURES:
-            suppress(event.recipient, Suppression.Reason.HARD_BOUNCE, event.detail[:300])
-            mark(row, Delivery.Status.BOUNCED, event)
-        elif event.event_type == EventType.UNSUBSCRIBED:
-            now = timezone.now()
-            Subscriber.objects.filter(email__iexact=event.recipient, status=Subscriber.Status.ACTIVE).update(
-                status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
-            )
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at"])
-
-
-def mark(row: Delivery | None, status: str, event: WebhookEvent) -> None:
-    if row is not None:
-        row.status, row.error = status, f"{event.esp} {event.event_type}: {event.detail}"[:DETAIL_LIMIT]
-        row.save(update_fields=["status", "error", "updated_at"])
-
-
-def count_soft_bounce(event: WebhookEvent) -> None:
-    subscribers = Subscriber.objects.filter(email__iexact=event.recipient)
-    subscribers.update(soft_bounces=F("soft_bounces") + 1)
-    if subscribers.filter(soft_bounces__gte=settings.DELIVERY_SOFT_BOUNCE_LIMIT).exists():
-        detail = f"{settings.DELIVERY_SOFT_BOUNCE_LIMIT} soft bounces, the last: {event.detail}"[:300]
-        suppress(event.recipient, Suppression.Reason.HARD_BOUNCE, detail)
+    jobs.queue(jobs.PROCESS_WEBHOOK_EVENT, stored.pk)

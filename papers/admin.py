@@ -15,7 +15,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from newsletter.backoffice import audit
 from papers import moderation
 from papers.models import CANDIDATE_WINDOW, FetchRun, Moderation, Paper, day_end, today
 from papers.ranking import trending_score
@@ -232,8 +231,7 @@ class PaperAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
-            audit.record(request.user, "edit", obj, "changed " + ", ".join(form.changed_data))
-            moderation._refresh_drafts()
+            moderation.decided(request.user, "edit", [obj], "changed " + ", ".join(form.changed_data))
 
     def _done(self, request: HttpRequest, count: int, verb: str) -> None:
         self.message_user(request, f"{count} paper{'s' if count != 1 else ''} {verb}.", messages.SUCCESS)

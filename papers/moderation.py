@@ -1,7 +1,8 @@
 """Editorial decisions on papers: approve, reject (with a reason), pin, feature, add by arXiv id, merge.
 
-Each function changes rows in bulk, writes one audit entry per paper, and refreshes the open draft digest
-so the editor's preview shows the decision at once.
+Each function changes rows in bulk and reports the decision (papers.signals.papers_decided), in the same
+transaction: newsletter/ writes the audit trail and re-ranks the open draft, so the editor's preview shows
+the decision at once.
 """
 
 from collections.abc import Iterable
@@ -9,9 +10,9 @@ from pathlib import Path
 
 from django.db import transaction
 
-from newsletter.backoffice import audit
 from papers.ingest import ingest_records
 from papers.models import Moderation, Paper
+from papers.signals import papers_decided, papers_merging
 from papers.sources import SourceError, get_source
 from papers.text import arxiv_id_from
 
@@ -41,20 +42,18 @@ class ModerationError(Exception):
     """An editor's request that cannot be done; the message is shown to them as is."""
 
 
+def decided(user, action: str, papers: list[Paper], detail: str = "") -> None:
+    """Report an editor's decision about these papers (see papers.signals.papers_decided)."""
+    papers_decided.send(sender=Paper, user=user, action=action, papers=papers, detail=detail)
+
+
 def _apply(papers: Iterable[Paper], user, action: str, detail: str = "", **changes) -> int:
     papers = list(papers)
     ids = [p.pk for p in papers]
     with transaction.atomic():
         Paper.objects.filter(pk__in=ids).update(**changes)
-        audit.record(user, action, papers, detail)
-    _refresh_drafts()
+        decided(user, action, papers, detail)
     return len(ids)
-
-
-def _refresh_drafts() -> None:
-    from newsletter.backoffice.actions import refresh_open_drafts
-
-    refresh_open_drafts()
 
 
 def approve(papers: Iterable[Paper], user=None) -> int:
@@ -91,8 +90,7 @@ def add_paper(reference: str, user=None, path: Path | None = None) -> tuple[Pape
     paper = Paper.objects.filter(canonical_id=arxiv_id).first()
     if paper is None:
         raise ModerationError(f"arXiv has no paper {arxiv_id}.")
-    audit.record(user, "add", paper, f"looked up from {reference.strip()[:200]}")
-    _refresh_drafts()
+    decided(user, "add", [paper], f"looked up from {reference.strip()[:200]}")
     return paper, True
 
 
@@ -110,10 +108,9 @@ def _lookup(arxiv_id: str, path: Path | None) -> None:
 
 
 def merge(keep: Paper, duplicates: Iterable[Paper], user=None) -> Paper:
-    """Fold duplicates into `keep`: digest slots and sent-paper records point at it, sources are united,
-    missing fields and the strongest signals are taken over, then the duplicates are deleted."""
-    from newsletter.models import Delivery, DigestPaper
-
+    """Fold duplicates into `keep`: sources are united, missing fields and the strongest signals are taken
+    over, whatever pointed at the duplicates points at it (papers.signals.papers_merging), then the duplicates
+    are deleted."""
     duplicates = [d for d in duplicates if d.pk != keep.pk]
     if not duplicates:
         raise ModerationError("Choose at least two papers to merge.")
@@ -136,23 +133,7 @@ def merge(keep: Paper, duplicates: Iterable[Paper], user=None) -> Paper:
             keep.first_seen = min(keep.first_seen, dup.first_seen)
             keep.listed = min(keep.listed, dup.listed)
         keep.save()
-        # A digest that listed both keeps its slot for `keep`; one that listed only a duplicate now lists `keep`.
-        has_keep = set(DigestPaper.objects.filter(paper=keep).values_list("digest_id", flat=True))
-        DigestPaper.objects.filter(paper_id__in=dup_ids, digest_id__in=has_keep).delete()
-        DigestPaper.objects.filter(paper_id__in=dup_ids).update(paper=keep)
-        _repoint_deliveries(Delivery, dup_ids, keep.pk)
-        audit.record(user, "merge", keep, "merged " + ", ".join(d.canonical_id for d in duplicates))
+        papers_merging.send(sender=Paper, keep=keep, duplicate_ids=dup_ids)
         Paper.objects.filter(pk__in=dup_ids).delete()
-    _refresh_drafts()
+        decided(user, "merge", [keep], "merged " + ", ".join(d.canonical_id for d in duplicates))
     return keep
-
-
-def _repoint_deliveries(delivery_model, dup_ids: set[int], keep_id: int) -> None:
-    """Delivery.paper_ids is a JSON list: narrow by text match, then rewrite exactly in Python."""
-    rows = []
-    for dup_id in dup_ids:
-        for row in delivery_model.objects.filter(paper_ids__icontains=str(dup_id)).only("pk", "paper_ids"):
-            if dup_id in row.paper_ids:
-                row.paper_ids = list(dict.fromkeys(keep_id if pk in dup_ids else pk for pk in row.paper_ids))
-                rows.append(row)
-    delivery_model.objects.bulk_update(rows, ["paper_ids"], batch_size=1000)

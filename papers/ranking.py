@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from operator import attrgetter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, NamedTuple
@@ -830,23 +830,7 @@ def for_you(interests: str, papers: Sequence[Paper], limit: int, exclude: Iterab
     return for_you_many([reader], papers, {0: set(exclude)})[0]
 
 
-# --- The ledger and ingest hooks ------------------------------------------------------------------------
-
-
-def already_sent(subscriber_ids: Iterable[int], since: date, other_than: date | None = None) -> dict[int, set[int]]:
-    """{subscriber id: paper ids} each was sent in digests dated from `since` on, except the digest of
-    `other_than` (the delivery ledger). Later digests count too: a catch-up send of a missed day must not
-    repeat what the days after it already sent."""
-    from newsletter.models import Delivery
-
-    ids = list(subscriber_ids)
-    sent: dict[int, set[int]] = {i: set() for i in ids}
-    rows = Delivery.objects.filter(subscriber_id__in=ids, digest__date__gte=since).exclude(paper_ids=[])
-    if other_than is not None:
-        rows = rows.exclude(digest__date=other_than)
-    for subscriber_id, paper_ids in rows.values_list("subscriber_id", "paper_ids").iterator(chunk_size=2000):
-        sent[subscriber_id].update(int(p) for p in paper_ids or [])
-    return sent
+# --- Repeats and the ingest hook ------------------------------------------------------------------------
 
 
 def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) -> dict[int, set[int]]:

@@ -3,31 +3,17 @@
 from datetime import datetime
 
 from celery import shared_task
-from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from newsletter.emails.render import build_message, render_email, site_link
+from subscribers.emails import confirmation_email, privacy_email
 from subscribers.models import Subscriber
 from subscribers.services import (
     SignUp,
     claim_confirmation,
-    consent_state,
     purge_unconfirmed,
     release_confirmation,
     request_subscription,
 )
-from subscribers.tokens import CONFIRM_MAX_AGE_SECONDS, PRIVACY_MAX_AGE_SECONDS, Purpose, make_token
-
-
-def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
-    token = make_token(subscriber.pk, Purpose.CONFIRM, state=consent_state(subscriber))
-    context = {
-        "confirm_url": site_link(f"/confirm/{token}/"),
-        "valid_days": CONFIRM_MAX_AGE_SECONDS // 86400,
-        "frequency": subscriber.get_frequency_display().lower(),
-        "site_url": site_link("/"),
-    }
-    return build_message(render_email("confirm", context), subscriber.email)
 
 
 @shared_task(ignore_result=True)  # nobody reads it; the email in the outbox/provider is the result
@@ -54,16 +40,6 @@ def signup_task(signup: dict, requested_at: str) -> bool:
     so its timing tells nobody who subscribes. Run twice, it records and sends nothing twice."""
     subscriber_id = request_subscription(SignUp(**signup), datetime.fromisoformat(requested_at))
     return send_confirmation_task(subscriber_id)
-
-
-def privacy_email(subscriber: Subscriber) -> EmailMultiAlternatives:
-    """The link that downloads or deletes everything we hold about the reader, to their own address only."""
-    context = {
-        "privacy_url": site_link(f"/privacy/{make_token(subscriber.pk, Purpose.PRIVACY)}/"),
-        "valid_minutes": PRIVACY_MAX_AGE_SECONDS // 60,
-        "site_url": site_link("/"),
-    }
-    return build_message(render_email("privacy", context), subscriber.email)
 
 
 @shared_task(ignore_result=True)

@@ -8,9 +8,9 @@ import time_machine
 from django.core.management import call_command
 
 from newsletter.models import Delivery, Digest
+from newsletter.sending.history import already_sent
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
-from papers.ranking import already_sent
 from subscribers.models import Subscriber
 from tests.conftest import fixture_path
 from tests.helpers import parts, read_outbox

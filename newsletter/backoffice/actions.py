@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from newsletter import jobs
 from newsletter.backoffice import audit
 from newsletter.digests import states as digest_states
 from newsletter.digests.build import candidate_papers
@@ -21,7 +22,7 @@ from newsletter.digests.states import EDITOR, SYSTEM, ActionRefused
 from newsletter.emails.headers import fresh_message_id
 from newsletter.emails.render import digest_email, preview_links
 from newsletter.models import Delivery, Digest, DigestPaper
-from newsletter.sending import ledger
+from newsletter.sending import fanout, ledger
 from newsletter.sending.ledger import ledger_counts
 from papers.models import Moderation, Paper, day_end
 from papers.ranking import for_you_many, rank_trending
@@ -112,15 +113,13 @@ def send_test(digest: Digest, subscriber: Subscriber, to_email: str, user=None) 
 def approve(digest_id: int, user=None) -> Digest:
     """Approve the draft: each reader gets it at their own delivery hour. Readers whose hour is now are
     queued at once (once this request commits); the quarter-hourly delivery task serves the rest."""
-    from newsletter.tasks import deliver_due_task
-
     digest = Digest.objects.get(pk=digest_id)
     digest_states.check(digest, "approve")
     if not DigestPaper.objects.filter(digest_id=digest_id).exists():
         raise ActionRefused(f"{digest} has no papers to send.")
     digest = digest_states.move(digest_id, "approve", EDITOR)
     audit.record(user, "approve", digest)
-    transaction.on_commit(deliver_due_task.delay)
+    jobs.queue(jobs.DELIVER_DUE)
     return digest
 
 
@@ -134,15 +133,13 @@ def pause(digest_id: int, user=None) -> Digest:
 def resume(digest_id: int, user=None) -> Digest:
     """Sending again, the queued rows handed to the workers; a digest paused before any message went out is
     approved again, to go at each reader's hour (resuming it must not mark it sent with nobody served)."""
-    from newsletter.tasks import fan_out
-
     with transaction.atomic():
         started = Digest.objects.filter(pk=digest_id, send_started_at__isnull=False).exists() or (
             Delivery.objects.filter(digest_id=digest_id).exists()
         )
         digest = digest_states.move(digest_id, "resume", EDITOR, Status.SENDING if started else Status.APPROVED)
         if digest.status == Status.SENDING:
-            fan_out(digest_id)
+            fanout.fan_out(digest_id)
         audit.record(user, "resume", digest)
     return Digest.objects.get(pk=digest_id)
 
@@ -159,8 +156,6 @@ def cancel(digest_id: int, user=None) -> Digest:
 def retry_failed(digest_id: int, user=None) -> Digest:
     """Failed deliveries queued again for a new window of retries (not those of readers who since left or were
     suppressed), and handed to the workers unless the send is paused."""
-    from newsletter.tasks import fan_out
-
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=digest_id)
         digest_states.check(digest, "retry_failed")
@@ -169,7 +164,7 @@ def retry_failed(digest_id: int, user=None) -> Digest:
             raise ActionRefused(f"{digest} has no failed delivery to retry (readers since suppressed stay failed).")
         digest = digest_states.move(digest_id, "retry_failed", EDITOR)
         if digest.status == Status.SENDING:
-            fan_out(digest_id)
+            fanout.fan_out(digest_id)
         audit.record(user, "retry_failed", digest, f"{requeued} failed deliveries queued again")
     return Digest.objects.get(pk=digest_id)
 
@@ -182,8 +177,6 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
     """For the scheduler: in review mode, what to do with a digest nobody approved by the deadline.
 
     Returns what happened: "not-review-mode", "not-due", "nothing-to-do", "skipped" or "trending-only"."""
-    from newsletter.tasks import deliver_due_task
-
     now = now or timezone.now()
     if settings.MODERATION_MODE != "review":
         return "not-review-mode"
@@ -206,7 +199,7 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
             DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
         )
         audit.record(None, "deadline_trending_only", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
-        transaction.on_commit(deliver_due_task.delay)
+        jobs.queue(jobs.DELIVER_DUE)
     return "trending-only"
 
 

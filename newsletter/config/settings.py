@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers for a locked-out sign-in
 ]
 
-ROOT_URLCONF = "newsletter.config.urls"
+ROOT_URLCONF = "newsletter.urls"
 WSGI_APPLICATION = "newsletter.config.wsgi.application"
 
 TEMPLATES = [
@@ -92,6 +92,16 @@ TEMPLATES = [
                 "newsletter.config.context_processors.site",
             ],
         },
+    },
+    # The emails' template sets, templates/emails/<name>/{subject.txt, body.txt, body.html}: Jinja2, with the
+    # stylesheet a template asks for inlined when it is loaded. One environment for every email
+    # (newsletter.emails.render.environment); anyone renders a set with django.template.loader, using="emails".
+    {
+        "NAME": "emails",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "newsletter.emails.render.environment"},
     },
 ]
 

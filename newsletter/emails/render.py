@@ -134,8 +134,14 @@ class InliningLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+def environment(**options: object) -> jinja2.Environment:
+    """The emails' Jinja2 environment, one per process. Also the "emails" template engine's (TEMPLATES in
+    settings), whose options are ours already: Django's defaults for them are not used."""
+    return _environment()
+
+
 @cache
-def environment() -> jinja2.Environment:
+def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=InliningLoader(TEMPLATE_DIR),
         autoescape=jinja2.select_autoescape(["html"]),

@@ -20,6 +20,7 @@ from newsletter.digests import states as digest_states
 from newsletter.emails.render import digest_email
 from newsletter.models import Delivery, Digest
 from newsletter.sending import failures
+from newsletter.sending.history import already_sent
 from newsletter.sending.ledger import (
     CLAIM_BATCH_SIZE,
     DELIVERED_STATUSES,
@@ -39,7 +40,6 @@ from papers.models import Paper, day_end
 from papers.ranking import (
     REPEAT_LOOKBACK,
     Pick,
-    already_sent,
     for_you_many,
     interests_of,
     rank_trending,

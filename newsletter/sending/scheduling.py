@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from newsletter.models import Digest
+from newsletter.sending import fanout
 from subscribers.models import Subscriber
 
 # Weekly readers get the digest at their hour on this weekday (Monday), in their own time zone.
@@ -68,8 +69,6 @@ def current_digest(now: datetime) -> Digest | None:
 
 def deliver_due(now: datetime) -> int:
     """Queue the current digest for everyone due now who has not had it. Returns the chunks queued."""
-    from newsletter.tasks import fan_out
-
     digest = current_digest(now)
     if digest is None:
         return 0
@@ -77,4 +76,4 @@ def deliver_due(now: datetime) -> int:
     if not due:
         return 0
     with transaction.atomic():
-        return fan_out(digest.pk, due)
+        return fanout.fan_out(digest.pk, due)
