@@ -107,3 +107,34 @@ def test_candidates_kept_between_chunks_follow_bulk_moderation():
         assert [p.title for p in candidate_papers(DAY)] == ["First"]
         Paper.objects.filter(pk=second.pk).update(moderation=Moderation.APPROVED, pinned=True)
         assert {p.title: p.pinned for p in candidate_papers(DAY)} == {"First": False, "Second": True}
+
+
+@pytest.mark.django_db
+def test_build_preview_and_review_deadline_choose_the_same_section(settings):
+    """One way to choose the shared section: yesterday's featured papers are not news again, a pinned paper
+    leads, whether the digest is built, re-ranked for the editor's preview, or sent trending-only at the
+    review deadline."""
+    from newsletter.backoffice.actions import apply_review_deadline, refresh_draft
+    from newsletter.digests.build import choose_trending
+
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        Paper.objects.create(canonical_id="y", title="Yesterday's hit", upvotes=900)
+        build_digest(DAY - timedelta(days=1))
+    with time_machine.travel(NOW, tick=False):
+        Paper.objects.create(
+            canonical_id="pin", title="Pinned by the editors", pinned=True, listed=DAY - timedelta(days=9)
+        )
+        Paper.objects.create(canonical_id="t", title="Today's paper", upvotes=5)
+        built = [p.title for p in choose_trending(DAY)]
+        assert built == ["Pinned by the editors", "Today's paper"]
+        digest = build_digest(DAY)
+        assert trending_titles(digest) == built
+        assert [p.title for p in refresh_draft(digest)] == built
+        settings.MODERATION_MODE, settings.REVIEW_MISSED_POLICY = "review", "trending_only"
+    with time_machine.travel(NOW.replace(hour=23), tick=False):
+        assert apply_review_deadline(DAY) == "trending-only"
+    assert trending_titles(digest) == built
+
+
+def trending_titles(digest) -> list[str]:
+    return list(DigestPaper.objects.filter(digest=digest).order_by("position").values_list("paper__title", flat=True))

@@ -17,15 +17,15 @@ from django.utils import timezone
 from newsletter import jobs
 from newsletter.backoffice import audit
 from newsletter.digests import states as digest_states
-from newsletter.digests.build import candidate_papers
+from newsletter.digests.build import candidate_papers, choose_trending, set_trending
 from newsletter.digests.states import EDITOR, SYSTEM, ActionRefused
 from newsletter.emails.headers import fresh_message_id
 from newsletter.emails.render import digest_email, preview_links
 from newsletter.models import Delivery, Digest, DigestPaper
 from newsletter.sending import fanout, ledger
 from newsletter.sending.ledger import ledger_counts
-from papers.models import Moderation, Paper, day_end
-from papers.ranking import for_you_many, rank_trending
+from papers.models import Paper
+from papers.ranking import for_you_many
 from subscribers.models import Subscriber
 
 Status = Digest.Status
@@ -49,13 +49,8 @@ def refresh_draft(digest: Digest) -> list[Paper]:
         digest = Digest.objects.select_for_update().get(pk=digest.pk)
         if not digest_states.allowed(digest.status, "refresh") or digest.deliveries.exists():
             return []
-        trending = rank_trending(
-            candidate_papers(digest.date), settings.DIGEST_TRENDING_COUNT, now=day_end(digest.date)
-        )
-        DigestPaper.objects.filter(digest=digest).delete()
-        DigestPaper.objects.bulk_create(
-            DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
-        )
+        trending = choose_trending(digest.date)
+        set_trending(digest, trending)
         digest_states.move(digest.pk, "refresh", EDITOR, Status.DRAFT if trending else Status.SKIPPED)
     return trending
 
@@ -189,15 +184,12 @@ def apply_review_deadline(day: date, now: datetime | None = None) -> str:
         digest_states.move(digest.pk, "skip", SYSTEM)
         audit.record(None, "deadline_skip", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
         return "skipped"
-    # Trending only: rank what was not rejected, as in auto mode; "For you" still draws on approved papers only.
-    unrejected = Paper.objects.news_on(day).exclude(moderation=Moderation.REJECTED)
-    trending = rank_trending(list(unrejected), settings.DIGEST_TRENDING_COUNT, now=day_end(day))
+    # Trending only: the section chosen as in auto mode (what was not rejected); "For you" still draws on approved
+    # papers only.
+    trending = choose_trending(day, mode="auto")
     with transaction.atomic():
         digest = digest_states.move(digest.pk, "approve", SYSTEM)
-        DigestPaper.objects.filter(digest=digest).delete()
-        DigestPaper.objects.bulk_create(
-            DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
-        )
+        set_trending(digest, trending)
         audit.record(None, "deadline_trending_only", digest, f"not approved by {review_deadline(day):%H:%M} UTC")
         jobs.queue(jobs.DELIVER_DUE)
     return "trending-only"

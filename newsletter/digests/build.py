@@ -1,4 +1,6 @@
-"""The day's Digest: which papers are candidates, and the trending section everyone shares."""
+"""The day's Digest: which papers are candidates, and the trending section everyone shares (chosen by
+`choose_trending` alone, whether the digest is built, re-ranked for an editor's preview, or sent trending-only
+at the review deadline)."""
 
 from datetime import date, timedelta
 
@@ -11,22 +13,26 @@ from newsletter.models import Digest, DigestPaper
 from papers.models import CANDIDATE_WINDOW, Moderation, Paper, day_end
 from papers.ranking import REPEAT_LOOKBACK, rank_trending
 
-__all__ = ["CANDIDATE_WINDOW", "build_digest", "candidate_papers", "earlier_trending", "rebuild_skipped"]
+__all__ = [
+    "CANDIDATE_WINDOW", "build_digest", "candidate_papers", "choose_trending", "earlier_trending", "rebuild_skipped",
+    "set_trending",
+]  # fmt: skip
 
 
-def candidate_papers(day: date) -> list[Paper]:
+def candidate_papers(day: date, mode: str | None = None) -> list[Paper]:
     """Papers listed in the window ending with `day` (whenever they reached us: a catch-up send of a missed
     day finds its papers), plus every pinned paper listed by then (editors pin to lead every digest).
-    Rejected papers never; in review mode only approved (or pinned) ones.
+    Rejected papers never; in review mode (`mode`, by default MODERATION_MODE) only approved or pinned ones.
 
     Every chunk of a send asks for the same list: a process keeps the last few, and checks each time, with
     a query of a few small columns, that the same papers still qualify with the same moderation and
     version (a bulk moderation update does not touch updated_at, so the moderation fields are compared)."""
     news = Paper.objects.news_on(day)
     papers = (news | Paper.objects.filter(pinned=True, listed__lte=day)).exclude(moderation=Moderation.REJECTED)
-    if settings.MODERATION_MODE == "review":
+    mode = mode or settings.MODERATION_MODE
+    if mode == "review":
         papers = papers.filter(Q(moderation=Moderation.APPROVED) | Q(pinned=True))
-    key = (day, settings.MODERATION_MODE)
+    key = (day, mode)
     cached = _candidates.get(key)
     if cached is not None and cached[0] == tuple(papers.values_list(*CANDIDATE_VERSION_FIELDS)):
         return list(cached[1])
@@ -54,6 +60,24 @@ def earlier_trending(day: date) -> set[int]:
     return set(DigestPaper.objects.filter(nearby).exclude(digest__date=day).values_list("paper_id", flat=True))
 
 
+def choose_trending(day: date, mode: str | None = None) -> list[Paper]:
+    """The day's shared section: its candidates (`mode` as for candidate_papers) less what other digests'
+    sections had (pinned papers stay), ranked by trending score as at the end of the day. Empty when nothing
+    is new (pinned papers alone are no news): the day is skipped."""
+    shown = earlier_trending(day)
+    candidates = [p for p in candidate_papers(day, mode) if p.pinned or p.pk not in shown]
+    if all(p.pinned for p in candidates):
+        return []
+    return rank_trending(candidates, settings.DIGEST_TRENDING_COUNT, now=day_end(day))
+
+
+def set_trending(digest: Digest, papers: list[Paper]) -> None:
+    DigestPaper.objects.filter(digest=digest).delete()
+    DigestPaper.objects.bulk_create(
+        DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(papers)
+    )
+
+
 def build_digest(day: date) -> Digest:
     """Create the day's digest if it does not exist, and choose its trending section. An existing digest is
     returned unchanged, except one skipped for want of papers (skipped with none, never sent): its papers may
@@ -66,18 +90,13 @@ def build_digest(day: date) -> Digest:
         )
         if not (created or rebuilding):
             return digest
-        shown = earlier_trending(day)
-        candidates = [p for p in candidate_papers(day) if p.pinned or p.pk not in shown]
-        if not [p for p in candidates if not p.pinned]:
+        trending = choose_trending(day)
+        if not trending:
             if digest.status != Digest.Status.SKIPPED:
                 digest.status = Digest.Status.SKIPPED
                 digest.save(update_fields=["status"])
             return digest
-        trending = rank_trending(candidates, settings.DIGEST_TRENDING_COUNT, now=day_end(day))
-        DigestPaper.objects.filter(digest=digest).delete()
-        DigestPaper.objects.bulk_create(
-            DigestPaper(digest=digest, paper=paper, position=i) for i, paper in enumerate(trending)
-        )
+        set_trending(digest, trending)
         if rebuilding:
             digest_states.attempt(digest.pk, "rebuild")
             digest.refresh_from_db()
