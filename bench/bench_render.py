@@ -10,7 +10,7 @@ import time
 from datetime import date
 
 from bench import Row
-from newsletter.emails import render
+from newsletter.emails import cards, render, templates
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber
@@ -55,9 +55,9 @@ def run(size: int) -> list[Row]:
     render.digest_email(digest, *readers[0][:1], trending, readers[0][1])  # compile templates, build caches
 
     contexts = [render.render_digest(digest, s, trending, picks)[1] for s, picks in readers]
-    env = render.environment()
+    env = templates.environment()
     # The subject is the same for every reader of a digest: rendered once per digest, on both sides.
-    templates = [env.get_template(f"emails/digest/{name}") for name in ("body.txt", "body.html")]
+    bodies = [env.get_template(f"emails/digest/{name}") for name in ("body.txt", "body.html")]
 
     def ours() -> None:
         for subscriber, picks in readers:
@@ -65,7 +65,7 @@ def run(size: int) -> list[Row]:
 
     def bare() -> None:
         for context in contexts:
-            for template in templates:
+            for template in bodies:
                 template.render(context)
 
     def links() -> None:
@@ -86,7 +86,7 @@ def run(size: int) -> list[Row]:
         mime_rate = max(mime_rate, (len(readers) // 10) / _cpu_seconds(with_mime))
     ours, bare, with_mime = ours_rate, bare_rate, mime_rate
 
-    largest = max(render._size(render.render_digest(digest, s, trending, picks)[0].html) for s, picks in readers)
+    largest = max(cards.wire_size(render.render_digest(digest, s, trending, picks)[0].html) for s, picks in readers)
     return [
         Row(
             "render",

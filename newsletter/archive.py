@@ -14,7 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from newsletter.emails import textfmt
-from newsletter.emails.render import PaperView, archive_path, paper_view, site_link
+from newsletter.emails.cards import PaperView, paper_view
+from newsletter.emails.templates import archive_path, site_link
 from newsletter.models import Digest
 from subscribers.forms import SignUpForm
 

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from newsletter.emails import render, textfmt
+from newsletter.emails import cards, render, textfmt
 from newsletter.models import Digest
 from papers.models import Paper
 from papers.ranking import Pick
@@ -289,21 +289,21 @@ def test_the_largest_realistic_digest_stays_under_gmails_clip_limit(outbox, pape
 def test_summaries_go_before_papers_trending_first_then_the_last_picks(outbox, papers, digest, reader):
     trending, picks = papers[:5], [(Pick(p.pk, 1.0, "matches: x"), p) for p in papers[5:15]]
     full = render.render_digest(digest, reader, trending, picks)[0].html
-    limit = render._size(full) - 2500
+    limit = cards.wire_size(full) - 2500
     send(digest, reader, trending, picks, max_html_bytes=limit)
     _, _, html = received(outbox)
 
     assert len(html.encode()) <= limit
     assert all(p.title in html for p in trending + [p for _, p in picks])  # no paper dropped
-    cards = html.split('class="card"')[1:]
-    for_you, trending_cards = cards[:10], cards[10:]
+    shown_cards = html.split('class="card"')[1:]
+    for_you, trending_cards = shown_cards[:10], shown_cards[10:]
     assert not any('class="summary"' in card for card in trending_cards)
     assert 'class="summary"' in for_you[0] and 'class="summary"' not in for_you[-1]
 
 
 def test_fit_to_size_keeps_every_paper_when_it_fits(papers, digest, reader):
     parts_ = render.digest_parts(digest, papers[:5])
-    items = [render.for_you_item(p, "r", parts_.archive_url) for p in papers[5:9]]
+    items = [cards.for_you_item(p, "r", parts_.archive_url) for p in papers[5:9]]
     shown, compact, estimate = render.fit_to_size(parts_, items, render.MAX_HTML_BYTES)
     assert shown == items and not compact and not any(item.compact for item in shown)
     html = render.render_digest(digest, reader, papers[:5], [(Pick(p.pk, 1, "r"), p) for p in papers[5:9]])[0].html

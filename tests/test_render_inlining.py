@@ -3,7 +3,7 @@
 import jinja2
 import pytest
 
-from newsletter.emails import render
+from newsletter.emails import templates
 
 CSS = ".cell { padding: 4px; color: #111; } a { color: blue; } @media (prefers-color-scheme: dark) { .cell { color: #eee !important; } }"  # noqa: E501
 DOCUMENT = """<!DOCTYPE html><html><head><title>{{ title }}</title></head><body>
@@ -13,7 +13,7 @@ DOCUMENT = """<!DOCTYPE html><html><head><title>{{ title }}</title></head><body>
 
 
 def test_jinja_survives_inlining_in_text_attributes_tables_and_the_title():
-    inlined = render.inline_css(DOCUMENT, CSS)
+    inlined = templates.inline_css(DOCUMENT, CSS)
     assert '{% for row in rows %}<tbody><tr><td class="cell" style="padding:4px;color:#111">' in inlined
     assert '<a href="{{ row.url }}" style="color:blue">{{ row.name }}</a>' in inlined
     assert "@media (prefers-color-scheme: dark)" in inlined  # kept in a <style> block for clients that read it
@@ -27,7 +27,7 @@ def test_jinja_survives_inlining_in_text_attributes_tables_and_the_title():
 
 
 def test_table_rows_of_a_partial_keep_their_cells():
-    inlined = render.inline_css('{% macro row(x) %}<tr><td class="cell">{{ x }}</td></tr>{% endmacro %}', CSS)
+    inlined = templates.inline_css('{% macro row(x) %}<tr><td class="cell">{{ x }}</td></tr>{% endmacro %}', CSS)
     assert (
         inlined
         == '{% macro row(x) %}<tr><td class="cell" style="padding:4px;color:#111">{{ x }}</td></tr>{% endmacro %}'
@@ -35,10 +35,10 @@ def test_table_rows_of_a_partial_keep_their_cells():
 
 
 def test_a_template_asks_for_its_stylesheet_and_nothing_outside_the_templates(tmp_path):
-    env = jinja2.Environment(loader=render.InliningLoader(render.TEMPLATE_DIR), autoescape=True)
+    env = jinja2.Environment(loader=templates.InliningLoader(templates.TEMPLATE_DIR), autoescape=True)
     source = env.loader.get_source(env, "emails/digest/body.html")[0]
     assert "{#- css:" not in source and 'class="footer" style="' in source
     (tmp_path / "evil.html").write_text("{#- css: ../../etc/passwd -#}<p>x</p>")
-    outside = jinja2.Environment(loader=render.InliningLoader(tmp_path), autoescape=True)
+    outside = jinja2.Environment(loader=templates.InliningLoader(tmp_path), autoescape=True)
     with pytest.raises(jinja2.TemplateError):
         outside.get_template("evil.html")

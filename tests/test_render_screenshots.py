@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import sync_playwright
 
-from newsletter.emails import render
+from newsletter.emails import cards, render
 from newsletter.models import Digest
 from papers.ranking import Pick
 from subscribers.models import Subscriber
@@ -84,7 +84,7 @@ def test_the_archive_page_reads_well_on_a_phone_and_a_desktop(chromium_path, liv
             for name, width in VIEWPORTS.items():
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.goto(f"{live_server.url}/digests/2026-11-28/")
-                assert page.get_by_role("link", name=render.paper_view(papers[0], "").title).is_visible()
+                assert page.get_by_role("link", name=cards.paper_view(papers[0], "").title).is_visible()
                 assert page.evaluate("document.documentElement.scrollWidth") <= width
                 page.screenshot(path=SCREENSHOTS / f"archive-{name}.png", full_page=True)
                 page.close()

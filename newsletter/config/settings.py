@@ -95,13 +95,13 @@ TEMPLATES = [
     },
     # The emails' template sets, templates/emails/<name>/{subject.txt, body.txt, body.html}: Jinja2, with the
     # stylesheet a template asks for inlined when it is loaded. One environment for every email
-    # (newsletter.emails.render.environment); anyone renders a set with django.template.loader, using="emails".
+    # (newsletter.emails.templates.environment); anyone renders a set with django.template.loader, using="emails".
     {
         "NAME": "emails",
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
-        "OPTIONS": {"environment": "newsletter.emails.render.environment"},
+        "OPTIONS": {"environment": "newsletter.emails.templates.environment"},
     },
 ]
 
