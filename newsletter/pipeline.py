@@ -21,9 +21,9 @@ from papers.sources import SourceError
 
 log = logging.getLogger(__name__)
 
-# How often the command counts the send's open rows while workers send: early in a 100k send that count
-# takes ~15 ms, so a big send is polled every half second; a small one, quick to count and quick to finish,
-# every tenth (it would otherwise wait up to half a second after its last message).
+# How often the command counts the send's open rows while workers send: early in a big send that count reads
+# many index entries and competes with the workers, so it is polled every half second; a small one, quick to
+# count and quick to finish, every tenth (it would otherwise wait up to half a second after its last message).
 WAIT_POLL_SECONDS = 0.5
 QUICK_POLL_SECONDS = 0.1
 QUICK_POLL_ROWS = 5_000
