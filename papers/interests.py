@@ -228,6 +228,13 @@ def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> M
 parse_interests = lru_cache(maxsize=65536)(read_interests)
 
 
+def interests_of(subscriber: object) -> Interests:
+    """One reader's interests, read from their text and their chosen arXiv categories."""
+    return parse_interests(
+        getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
+    )
+
+
 def negative_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
     """One regex matching any of the phrases as whole words (plurals too): "no quantum" removes "quantum
     chemistry" but not "quantization"."""
