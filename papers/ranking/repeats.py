@@ -4,6 +4,7 @@ version, another source's id) of papers sent before the candidate window, matche
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from papers.caches import Lru
 from papers.models import Paper
 from papers.ranking.analyze import title_key
 
@@ -12,7 +13,7 @@ from papers.ranking.analyze import title_key
 REPEAT_LOOKBACK = timedelta(days=30)
 # Titles of papers sent on earlier days, by id: a month of digests is a few thousand papers.
 EARLIER_TITLE_CACHE_SIZE = 50_000
-_earlier_titles: dict[int, str] = {}
+_earlier_titles: Lru[int, str] = Lru("titles of papers sent earlier", EARLIER_TITLE_CACHE_SIZE)
 
 
 def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) -> dict[int, set[int]]:
@@ -24,17 +25,16 @@ def with_title_twins(sent: Mapping[int, set[int]], candidates: Sequence[Paper]) 
     earlier = set().union(*sent.values()) - {p.pk for p in candidates} if sent else set()
     if not earlier:
         return dict(sent)
-    unknown = [pk for pk in earlier if pk not in _earlier_titles]
+    titles = _earlier_titles.get_many(earlier)
+    unknown = [pk for pk in earlier if pk not in titles]
     if unknown:
-        if len(_earlier_titles) + len(unknown) > EARLIER_TITLE_CACHE_SIZE:
-            _earlier_titles.clear()
-        _earlier_titles.update(
-            (pk, title_key(t)) for pk, t in Paper.objects.filter(pk__in=unknown).values_list("pk", "title")
-        )
+        read = {pk: title_key(t) for pk, t in Paper.objects.filter(pk__in=unknown).values_list("pk", "title")}
+        _earlier_titles.update(read)
+        titles.update(read)
     by_title: dict[str, set[int]] = {}
     for paper in candidates:
         by_title.setdefault(title_key(paper.title), set()).add(paper.pk)
-    twins = {pk: by_title[key] for pk in earlier if (key := _earlier_titles.get(pk)) and key in by_title}
+    twins = {pk: by_title[key] for pk in earlier if (key := titles.get(pk)) and key in by_title}
     if not twins:
         return dict(sent)
     return {reader: ids.union(*(twins[pk] for pk in ids if pk in twins)) for reader, ids in sent.items()}

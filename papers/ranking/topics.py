@@ -27,8 +27,6 @@ MIN_SPREAD = 0.05
 MIN_TOPIC_SCORE = 0.08
 # Topics scored against the papers per block: 4,096 x 500 dense floats is 8 MB before it is made sparse.
 TOPIC_BLOCK = 4_096
-# Topic rows kept per candidate index (a few dozen matches each): a day's distinct topics, with room to spare.
-TOPIC_CACHE_SIZE = 200_000
 
 
 def topic_scores(index: CandidateIndex, topics: list[str]) -> np.ndarray:
@@ -53,7 +51,7 @@ def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
 
     Each topic's row is scored once per candidate index and kept with it: the chunks of a send share most of
     their readers' topics."""
-    known = index.topic_rows
+    known = index.topic_rows.get_many(topics)
     missing = [topic for topic in topics if topic not in known]
     fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for start in range(0, len(missing), TOPIC_BLOCK):
@@ -61,10 +59,9 @@ def topic_matrix(index: CandidateIndex, topics: list[str]) -> sparse.csr_matrix:
         for i, topic in enumerate(missing[start : start + TOPIC_BLOCK]):
             at = slice(block.indptr[i], block.indptr[i + 1])
             fresh[topic] = block.indices[at], block.data[at]
-    rows = [fresh.get(topic) or known[topic] for topic in topics]
-    if len(known) + len(fresh) > TOPIC_CACHE_SIZE:
-        known.clear()
+    index.topic_rows.update(fresh)
     known.update(fresh)
+    rows = [known[topic] for topic in topics]
     if not rows:
         return sparse.csr_matrix((1, len(index.papers)), dtype=np.float32)
     lengths = np.fromiter((len(columns) for columns, _ in rows), dtype=np.int64, count=len(rows))
