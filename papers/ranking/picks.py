@@ -53,8 +53,9 @@ def chunk_picks(
 
 
 def category_reason(index: CandidateIndex, position: int, wanted: frozenset[str]) -> str:
-    """The paper's first category among the reader's (lowercased) ones."""
-    return "category: " + next(c for c in index.category_names[position] if c.lower() in wanted)
+    """The paper's first category (as the paper spells it) among the reader's, whatever their case."""
+    lowered = {c.lower() for c in wanted}
+    return "category: " + next(c for c in index.category_names[position] if c.lower() in lowered)
 
 
 def author_reason(index: CandidateIndex, position: int, names: tuple[str, ...]) -> str:

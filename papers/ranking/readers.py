@@ -133,7 +133,7 @@ class Readers:
             categories=Wishes.build(
                 n_profiles,
                 read.categories,
-                lambda wanted: wanted,
+                lambda wanted: {c.lower() for c in wanted},
                 lambda key: index.categories.get(key, nothing),
                 n_papers,
             ),
