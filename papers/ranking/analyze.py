@@ -20,8 +20,8 @@ def _stem(token: str) -> str:
 
 @functools.cache
 def stop_words() -> frozenset[str]:
-    """scikit-learn is imported where ranking runs, not by every process that imports this module: it takes
-    about a second to load, which web processes and the send command's waiting loop never need."""
+    """scikit-learn is imported where ranking runs, not by every process that imports this module: it is slow to
+    load, and web processes and the send command's waiting loop never need it."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return ENGLISH_STOP_WORDS

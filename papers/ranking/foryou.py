@@ -63,7 +63,7 @@ def for_you_many(
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Reading a hundred thousand interest texts makes a million short-lived lists and strings, which would run
-    Python's cycle collector hundreds of times, each pass walking every object made so far; they form no
+    Python's cycle collector again and again, each pass walking every object made so far; they form no
     cycles, so it waits until the ranking is done."""
     was_enabled = gc.isenabled()
     gc.disable()

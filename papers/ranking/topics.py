@@ -12,10 +12,11 @@ from papers.ranking.index import CandidateIndex
 # that a small model blurs. Without it, TF-IDF is all there is.
 EMBEDDING_WEIGHT = 0.7
 TFIDF_WEIGHT_WITH_EMBEDDINGS = 0.3
-# How close a topic and a paper are depends on the topic: MiniLM gives "fine-tuning large language models"
-# cosines of 0.5-0.7 with many abstracts and "AI for medicine" 0.3 with its best ones. So each topic's cosines
-# are read against their own spread over the day's candidates (a z-score): a paper matches when it stands
-# Z_MATCH spreads above the topic's average, and Z_TOP spreads scores full marks.
+# How close a topic and a paper are depends on the topic: MiniLM finds a broad topic ("fine-tuning large
+# language models") close to many abstracts, and a topic phrased far from papers' words ("AI for medicine")
+# distant even from its best ones. So each topic's cosines are read against their own spread over the day's
+# candidates (a z-score): a paper matches when it stands Z_MATCH spreads above the topic's average, and Z_TOP
+# spreads scores full marks.
 Z_MATCH = 1.5
 Z_TOP = 4.0
 # ...and the cosine itself must say "about the same subject" at all: below this, no spread makes it a match.
