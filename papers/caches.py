@@ -30,6 +30,7 @@ def clear_all() -> None:
 
 class Lru(Generic[K, V]):
     """At most `maxsize` entries; past that, the least recently used goes first. Safe to share between threads.
+    `get` answers None for a missing key, so no value is None.
 
     `registered=False` for a cache that needs no clearing with the others: one owned by an object that is itself
     cached (it goes with its owner), or one whose values never go stale."""
