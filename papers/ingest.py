@@ -13,6 +13,7 @@ from pathlib import Path
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from papers.embeddings import embed_papers
 from papers.latex import latex_to_unicode
 from papers.models import FetchRun, FetchState, Paper, today
 from papers.signals import papers_listed
@@ -223,9 +224,7 @@ def ingest_records(
     new_papers, changed_papers, counts.paper_ids = written.created, written.changed, written.paper_ids
     counts.skipped += len(by_id) - len(counts.paper_ids)  # replacements of papers we do not have
     if new_papers or changed_papers:
-        from papers.ranking import after_ingest
-
-        after_ingest([p.pk for p in new_papers + changed_papers if p.pk])
+        embed_papers([p.pk for p in new_papers + changed_papers if p.pk])
     counts.created, counts.updated = len(new_papers), len(changed_papers)
     if written.listed_days:
         papers_listed.send(sender=Paper, days=sorted(written.listed_days))

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from papers import caches
+
 SEPARATORS = re.compile(r"[,;\n]+")
 # read_many splits many texts at once, with this character between them.
 BOUNDARY = "\x00"
@@ -94,54 +96,28 @@ def read_item(raw: str) -> Item | None:
     return Item(Kind.TOPIC, item, low)
 
 
-def read_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
-    """Read the free text (and the subscriber's chosen categories) into an Interests value."""
-    topics: list[str] = []
-    cats = {c.strip() for c in categories if c and c.strip()}
-    authors: list[str] = []
-    names: list[str] = []
-    negatives: list[str] = []
-    seen: set[str] = set()
-    for item in map(read_item, SEPARATORS.split(text or "")):
-        if item is None:
-            continue
-        kind, value, label = item
-        if kind is Kind.TOPIC:
-            if label not in seen and len(topics) < MAX_TOPICS:
-                seen.add(label)
-                topics.append(value)
-        elif kind is Kind.CATEGORY:
-            cats.add(value)
-        elif kind is Kind.AUTHOR:
-            if value and value not in authors:
-                authors.append(value)
-                names.append(label)
-        elif value and value not in negatives:
-            negatives.append(value)
-    return Interests(tuple(topics), frozenset(cats), tuple(authors), tuple(names), tuple(negatives))
-
-
 @dataclass
 class ManyInterests:
-    """The interests of many readers at once, as arrays: what read_interests says of each, without an Interests
-    value per reader (ranking a send reads a hundred thousand of them). Profiles are numbered as given."""
+    """The interests of many readers at once, as arrays, without an Interests value per reader (ranking a send
+    reads a hundred thousand of them). Profiles are numbered as given."""
 
     topic_names: list[str]  # every distinct topic (as first written) once
     topics: np.ndarray  # profiles x most topics: indexes into topic_names, padded with len(topic_names)
     topic_counts: np.ndarray  # per profile
-    categories: dict[int, frozenset[str]]  # per profile that has any: the arXiv categories, lowercased
+    categories: dict[int, frozenset[str]]  # per profile that has any: the arXiv categories as written
     authors: dict[int, tuple[str, ...]]  # per profile that has any: favourite authors' names as written
     negatives: dict[int, tuple[str, ...]]  # per profile that has any: the phrases to avoid
     wants: np.ndarray  # per profile: Interests.wants_something
 
 
 def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> ManyInterests:
-    """read_interests(texts[i], chosen[i]) for many readers (profiles) at once, to the same result.
+    """The interests of many readers (profiles): texts[i] and the categories chosen[i] they picked from the list.
 
-    Every piece of every text is read once per distinct piece, in one pass, and the per-reader rules (a topic
-    once by its lowercased label, at most MAX_TOPICS, authors once by their key, negatives once) are applied
-    to all readers together as array operations. Only the rarer pieces (categories, authors, negatives) are
-    gathered in Python."""
+    The one home of the rules that make a reader's pieces into their interests: a topic once by its lowercased
+    label, at most MAX_TOPICS; categories typed or chosen; authors once by their key; negatives once. Every
+    piece of every text is read once per distinct piece, in one pass, and the rules are applied to all readers
+    together as array operations. Only the rarer pieces (categories, authors, negatives) are gathered in
+    Python. One reader is read as a group of one (read_interests)."""
     n = len(texts)
     # Every text's pieces in one split (what SEPARATORS.split does per text): the texts are joined with a piece
     # of their own, BOUNDARY, between them, unless some text holds that character. Runs of separators give
@@ -199,14 +175,14 @@ def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> M
     for reader, i in zip(owner[other].tolist(), code[other].tolist(), strict=True):
         kind, value_, label = distinct[i]
         if kind is Kind.CATEGORY:
-            categories.setdefault(reader, set()).add(value_.lower())
+            categories.setdefault(reader, set()).add(value_)
         elif kind is Kind.AUTHOR:
             if value_:
                 authors.setdefault(reader, {}).setdefault(value_, label)
         elif value_:
             negatives.setdefault(reader, {}).setdefault(value_, None)
     for reader in np.flatnonzero(np.fromiter(map(bool, chosen), dtype=bool, count=n)).tolist():
-        picked = {c.strip().lower() for c in chosen[reader] if c and c.strip()}
+        picked = {c.strip() for c in chosen[reader] if c and c.strip()}
         if picked:
             categories.setdefault(reader, set()).update(picked)
     wants = topic_counts > 0
@@ -223,9 +199,31 @@ def read_many(texts: Sequence[str | None], chosen: Sequence[Sequence[str]]) -> M
     )
 
 
+def read_interests(text: str, categories: tuple[str, ...] = ()) -> Interests:
+    """One reader's free text (and the categories they chose) as an Interests value: read_many of one."""
+    many = read_many([text], [categories])
+    names = many.authors.get(0, ())
+    return Interests(
+        topics=tuple(many.topic_names[t] for t in many.topics[0, : many.topic_counts[0]].tolist()),
+        categories=many.categories.get(0, frozenset()),
+        authors=tuple(map(author_key, names)),
+        author_names=names,
+        negatives=many.negatives.get(0, ()),
+    )
+
+
 # One reader at a time (a preview, a reader's trending section), the same texts come back: keep them. Many
 # readers at once (ranking a send) are read together with read_many.
 parse_interests = lru_cache(maxsize=65536)(read_interests)
+caches.register("interest pieces", read_item.cache_clear)
+caches.register("interests by text", parse_interests.cache_clear)
+
+
+def interests_of(subscriber: object) -> Interests:
+    """One reader's interests, read from their text and their chosen arXiv categories."""
+    return parse_interests(
+        getattr(subscriber, "interests", "") or "", tuple(getattr(subscriber, "categories", ()) or ())
+    )
 
 
 def negative_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:

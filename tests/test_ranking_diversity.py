@@ -2,9 +2,8 @@
 
 import pytest
 
-from papers import ranking
 from papers.models import Paper
-from papers.ranking import for_you, rank_trending
+from papers.ranking import for_you, mmr, rank_trending
 from tests.ranking_helpers import seed_papers
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +54,6 @@ def test_a_reader_of_two_topics_gets_both_in_turn(seed, monkeypatch):
 
     assert sorted(top_reasons()) == ["matches: continual learning"] * 3 + ["matches: speech"] * 3
     # Without the diversity terms, the stronger topic takes most places.
-    monkeypatch.setattr(ranking, "DIVERSITY_WEIGHT", 0.0)
-    monkeypatch.setattr(ranking, "TOPIC_REPEAT_PENALTY", 0.0)
+    monkeypatch.setattr(mmr, "DIVERSITY_WEIGHT", 0.0)
+    monkeypatch.setattr(mmr, "TOPIC_REPEAT_PENALTY", 0.0)
     assert top_reasons().count("matches: speech") < 3

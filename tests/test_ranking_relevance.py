@@ -9,7 +9,8 @@ import pytest
 from papers import ranking
 from papers.ingest import fetch_and_ingest
 from papers.models import Moderation, Paper
-from papers.ranking import for_you, for_you_many
+from papers.ranking import for_you, for_you_many, foryou
+from papers.ranking.mmr import best_first
 from subscribers.models import Subscriber
 from tests.conftest import fixture_path
 from tests.ranking_helpers import seed_papers
@@ -134,7 +135,7 @@ def test_each_reader_gets_at_most_their_papers_per_digest(seed):
 
 
 def test_readers_who_share_a_text_across_chunks_get_what_each_would_get_alone(seed, monkeypatch):
-    monkeypatch.setattr(ranking, "RANK_CHUNK_SIZE", 3)  # readers of one text land in different chunks
+    monkeypatch.setattr(foryou, "RANK_CHUNK_SIZE", 3)  # readers of one text land in different chunks
     papers = list(seed.values())
     texts = ["continual learning", "speech, no voice", "model merging, Model Merging", "", "continual learning"]
     readers = [
@@ -178,7 +179,7 @@ def test_best_first_orders_by_reader_then_score_then_position():
     positions = rng.integers(0, n_papers, 5_000)
     scores = rng.choice(np.array([-2.5, -0.0, 0.0, 1e-30, 0.1, 0.1, 0.35, 7.0, 1e30], dtype=np.float32), 5_000)
     scores = (scores + rng.integers(0, 3, 5_000).astype(np.float32) * 0.25).astype(np.float32)
-    got = ranking._best_first(rows, positions, scores, n_rows, n_papers)
+    got = best_first(rows, positions, scores, n_rows, n_papers)
     order = np.lexsort((positions, -scores.astype(np.float64), rows))
     assert [a.tolist() for a in got] == [rows[order].tolist(), positions[order].tolist(), scores[order].tolist()]
 
