@@ -76,13 +76,9 @@ def fresh_process_state() -> None:
     stage that followed."""
     import gc
 
-    from newsletter.digests import build as digest
-    from newsletter.emails import render
-    from papers import ranking
+    from papers import caches
 
-    render.clear_caches()
-    digest.clear_caches()
-    ranking.clear_caches()
+    caches.clear_all()
     # What earlier stages left alive (the embedding model's objects above all) moves out of the collector's
     # way: otherwise every full collection during a stage walks it, and the stage that allocates more pays
     # more for a heap that is not its own. Workers do the same after start-up (newsletter/config/celery.py).

@@ -13,9 +13,7 @@ from django.core.cache import cache
 from django.db import connection, connections
 
 from newsletter.config.celery import app as celery_app
-from newsletter.digests import build as digest
-from newsletter.emails import render
-from papers import ranking
+from papers import caches
 from tests import clock
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -103,8 +101,7 @@ def _isolated(settings, tmp_path):
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     cache.clear()
-    for clear in (digest.clear_caches, ranking.clear_caches, render.clear_caches):
-        clear()
+    caches.clear_all()
     yield
     celery_app.conf.task_always_eager = eager
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.emails import render
+from papers import caches
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 
@@ -34,9 +34,9 @@ def ingest_fixture_papers() -> list[Paper]:
 @pytest.fixture(name="fresh_render_caches")
 def fresh_render_caches_fixture():
     """Paper views and digest parts are cached per process; a test starts and ends without them."""
-    render.clear_caches()
+    caches.clear_all()
     yield
-    render.clear_caches()
+    caches.clear_all()
 
 
 @pytest.fixture(name="papers")

@@ -39,6 +39,8 @@ class Handler:
         self.kept: list[tuple[str, list[str], bytes]] = []
         self.refuse_mail = 0  # the next N MAIL FROM commands get 421
         self.refuse_until = 0.0  # and every MAIL FROM until this time.monotonic() (an outage of the provider)
+        # An outage of this many seconds from the first MAIL FROM on, however late the senders start.
+        self.outage_seconds = 0.0
         self.defer_rcpt = 0  # the next N RCPT TO commands get 451
         self.defer_data = 0  # the next N messages get 451 after their data was read
         self.message_ids: list[tuple[str, str]] = []  # (recipient, Message-ID) of every message read, refused or not
@@ -56,6 +58,8 @@ class Handler:
             if address.startswith(REJECTED_PREFIX):
                 self.refused["550 sender"] += 1
                 return "550 5.7.1 Sender refused"
+            if self.outage_seconds and not self.refuse_until:
+                self.refuse_until = time.monotonic() + self.outage_seconds
             if self.refuse_mail > 0 or time.monotonic() < self.refuse_until:
                 self.refuse_mail = max(self.refuse_mail - 1, 0)
                 self.refused["421"] += 1

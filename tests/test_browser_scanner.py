@@ -13,6 +13,7 @@ from django.test import Client
 
 from newsletter.emails import render
 from newsletter.models import Delivery, Digest, DigestPaper
+from papers import caches
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from papers.ranking import Pick
@@ -42,7 +43,7 @@ def links_in(message) -> set[str]:
 def mailbox(live_server, settings, outbox):
     """A confirmation email for a new sign-up and an active reader's digest, both pointing at the live server."""
     settings.SITE_URL = live_server.url
-    render.clear_caches()
+    caches.clear_all()
     fetch_and_ingest("hf", path=fixture_path("hf_daily_papers_5items.json"))
     papers = list(Paper.objects.order_by("-upvotes"))
     digest = Digest.objects.create(date=date(2026, 11, 28), status=Digest.Status.SENDING, editor_note="Hello.")
@@ -54,7 +55,7 @@ def mailbox(live_server, settings, outbox):
     picks = [(Pick(papers[3].pk, 1.0, "matches: language models"), papers[3])]
     render.digest_email(digest, ada, papers[:3], picks).send()
     yield wait_for_outbox(outbox, 2)
-    render.clear_caches()
+    caches.clear_all()
 
 
 def test_a_scanner_opening_every_link_of_a_confirmation_and_a_digest_changes_nothing(

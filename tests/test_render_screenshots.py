@@ -8,6 +8,7 @@ from playwright.sync_api import sync_playwright
 
 from newsletter.emails import cards, render
 from newsletter.models import Digest
+from papers import caches
 from papers.ranking import Pick
 from subscribers.models import Subscriber
 from tests.conftest import CHROMIUM_ARGS, SCREENSHOTS
@@ -27,7 +28,7 @@ def relative_luminance(css_rgb: str) -> float:
 @pytest.mark.browser
 @pytest.mark.django_db
 def test_the_digest_reads_well_on_desktop_and_phone_in_light_and_dark(chromium_path, outbox):
-    render.clear_caches()
+    caches.clear_all()
     papers = ingest_fixture_papers()
     digest = Digest.objects.create(
         date=date(2026, 11, 28),
@@ -72,7 +73,7 @@ def test_the_digest_reads_well_on_desktop_and_phone_in_light_and_dark(chromium_p
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_archive_page_reads_well_on_a_phone_and_a_desktop(chromium_path, live_server):
-    render.clear_caches()
+    caches.clear_all()
     papers = ingest_fixture_papers()
     digest = Digest.objects.create(date=date(2026, 11, 28), status=Digest.Status.SENT, editor_note="**Hello!**")
     digest.items.create(paper=papers[0], position=0)

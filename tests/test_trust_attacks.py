@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from newsletter.emails import render
 from newsletter.models import Delivery, Digest, DigestPaper, WebhookEvent
+from papers import caches
 from papers.models import Paper
 from papers.ranking import Pick
 from subscribers.models import Subscriber, Suppression
@@ -200,7 +201,7 @@ def test_nul_and_right_to_left_override_from_a_title_reach_neither_subject_nor_b
     paper.title = f"\x00{paper.title}"
     digest = Digest.objects.create(date=MORNING.date(), status=Digest.Status.SENDING)
     reader = Subscriber.objects.create(email="ada@example.com", status="active")
-    render.clear_caches()
+    caches.clear_all()
     render.digest_email(digest, reader, [paper], [(Pick(paper.pk, 1.0, "x"), paper)]).send()
     [message] = read_outbox(outbox)
     for part in (str(message["Subject"]), *parts(message)):

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from newsletter.digests import states as digest_states
 from newsletter.models import Digest, DigestPaper
+from papers.caches import Lru
 from papers.models import CANDIDATE_WINDOW, Moderation, Paper, day_end
 from papers.ranking import REPEAT_LOOKBACK, rank_trending
 
@@ -37,20 +38,14 @@ def candidate_papers(day: date, mode: str | None = None) -> list[Paper]:
     if cached is not None and cached[0] == tuple(papers.values_list(*CANDIDATE_VERSION_FIELDS)):
         return list(cached[1])
     found = list(papers)
-    if len(_candidates) >= CANDIDATE_CACHE_SIZE:
-        _candidates.clear()
-    _candidates[key] = (tuple(tuple(getattr(p, f) for f in CANDIDATE_VERSION_FIELDS) for p in found), found)
+    _candidates.put(key, (tuple(tuple(getattr(p, f) for f in CANDIDATE_VERSION_FIELDS) for p in found), found))
     return list(found)
 
 
 # What tells a cached candidate list from the database's: which papers, in which order, in which version.
 CANDIDATE_VERSION_FIELDS = ("pk", "updated_at", "listed", "moderation", "pinned", "featured")
 CANDIDATE_CACHE_SIZE = 4  # a day's daily list and a weekly list, with room for a day change mid-send
-_candidates: dict[tuple, tuple[tuple, list[Paper]]] = {}
-
-
-def clear_caches() -> None:
-    _candidates.clear()
+_candidates: Lru[tuple, tuple[tuple, list[Paper]]] = Lru("candidate papers", CANDIDATE_CACHE_SIZE)
 
 
 def earlier_trending(day: date) -> set[int]:

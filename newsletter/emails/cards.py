@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from newsletter.emails import textfmt
 from newsletter.emails.templates import environment
+from papers.caches import Lru, register
 from papers.models import Paper
 from papers.text import arxiv_id_from
 
@@ -53,14 +54,6 @@ class PaperView:
     compact_html_bytes: int = 0  # and without
 
 
-def remember(cache: dict, limit: int, key: tuple, value: object) -> None:
-    """Keep `value` in a per-process cache that starts over once it holds `limit` entries (a day's papers,
-    readers and digests fit many times over; a long-lived worker must not grow without end)."""
-    if len(cache) >= limit:
-        cache.clear()
-    cache[key] = value
-
-
 def paper_view(paper: Paper, fallback_url: str) -> PaperView:
     """The view of `paper`, cached per process by id and last change. `fallback_url` is where the title
     links when the paper has no URL and no arXiv id (the day's archive page)."""
@@ -69,11 +62,11 @@ def paper_view(paper: Paper, fallback_url: str) -> PaperView:
     if view is None:
         view = _with_card(_make_view(paper, fallback_url))
         if paper.id:
-            remember(_views, PAPER_VIEW_CACHE_SIZE, key, view)
+            _views.put(key, view)
     return view
 
 
-_views: dict[tuple, PaperView] = {}
+_views: Lru[tuple, PaperView] = Lru("paper views", PAPER_VIEW_CACHE_SIZE)
 
 
 def _make_view(paper: Paper, fallback_url: str) -> PaperView:
@@ -170,11 +163,11 @@ def for_you_item(paper: Paper, reason: str, fallback_url: str) -> ForYouItem:
     if item is None:
         item = ForYouItem(paper_view(paper, fallback_url), *_reason(reason))
         if paper.id:
-            remember(_items, FOR_YOU_ITEM_CACHE_SIZE, key, item)
+            _items.put(key, item)
     return item
 
 
-_items: dict[tuple, ForYouItem] = {}
+_items: Lru[tuple, ForYouItem] = Lru("for-you cards", FOR_YOU_ITEM_CACHE_SIZE)
 
 
 @lru_cache(maxsize=4096)
@@ -190,7 +183,4 @@ def _reason(reason: str) -> tuple[Markup, str, int]:
     return html, env.get_template("emails/digest/_paper.txt").module.reason(text), wire_size(html)
 
 
-def clear_caches() -> None:
-    """Forget every cached paper view and card (tests; a deploy restarts the workers anyway)."""
-    _views.clear()
-    _items.clear()
+register("for-you reasons", _reason.cache_clear)

@@ -15,7 +15,7 @@ import css_inline
 from django.conf import settings
 from markupsafe import Markup
 
-from newsletter.emails import cards, textfmt
+from newsletter.emails import textfmt
 from newsletter.emails.cards import (
     NO_HTML,
     ForYouItem,
@@ -23,7 +23,6 @@ from newsletter.emails.cards import (
     fold_long_lines,
     for_you_item,
     paper_view,
-    remember,
     wire_size,
 )
 from newsletter.emails.headers import digest_message_id, list_headers
@@ -40,6 +39,7 @@ from newsletter.emails.templates import (
     site_link,
 )
 from newsletter.models import Digest
+from papers.caches import Lru
 from papers.models import Paper
 from papers.ranking import Pick
 from subscribers.models import Subscriber
@@ -95,17 +95,11 @@ def digest_parts(digest: Digest, trending: list[Paper]) -> DigestParts:
     parts = _digests.get(key)
     if parts is None:
         parts = _build_parts(digest, trending, key)
-        remember(_digests, DIGEST_CACHE_SIZE, key, parts)
+        _digests.put(key, parts)
     return parts
 
 
-_digests: dict[tuple, DigestParts] = {}
-
-
-def clear_caches() -> None:
-    """Forget every cached paper view, card and digest part (tests; a deploy restarts the workers anyway)."""
-    _digests.clear()
-    cards.clear_caches()
+_digests: Lru[tuple, DigestParts] = Lru("digest parts", DIGEST_CACHE_SIZE)
 
 
 def _build_parts(digest: Digest, trending: list[Paper], key: tuple) -> DigestParts:

@@ -35,13 +35,12 @@ from newsletter.sending.ledger import (
     record,
 )
 from newsletter.sending.ratelimit import TokenBucket, provider_bucket
-from papers.interests import negative_pattern
+from papers.interests import negative_pattern, read_many
 from papers.models import Paper, day_end
 from papers.ranking import (
     REPEAT_LOOKBACK,
     Pick,
     for_you_many,
-    interests_of,
     rank_trending,
     with_title_twins,
 )
@@ -91,6 +90,7 @@ class Edition:
     papers: dict[int, Paper]
     picks: Mapping[int, list[Pick]]
     sent: dict[int, set[int]]  # what each reader got from earlier digests
+    negatives: dict[int, tuple[str, ...]]  # each reader's "no ..." phrases, for those who have any
 
     def for_reader(self, subscriber: Subscriber) -> list[tuple[Pick, Paper]]:
         return [(pick, self.papers[pick.paper_id]) for pick in self.picks.get(subscriber.pk, [])]
@@ -99,7 +99,7 @@ class Edition:
         """The shared section less what this reader was sent before (pinned papers stay) and anything that
         matches one of their "no ..." interests (those never appear, pinned or not)."""
         seen = self.sent.get(subscriber.pk, set())
-        unwanted = negative_pattern(interests_of(subscriber).negatives)
+        unwanted = negative_pattern(self.negatives.get(subscriber.pk, ()))
         return [
             paper
             for paper in self.trending
@@ -117,7 +117,10 @@ def edition(trending: list[Paper], candidates: list[Paper], subscribers: list[Su
     shown = {p.pk for p in trending}
     exclude = {s.pk: shown | sent[s.pk] for s in subscribers}
     picks = for_you_many(subscribers, candidates, exclude)
-    return Edition(trending, {p.pk: p for p in candidates}, picks, sent)
+    # The group's interests read together, as the ranking reads them: one reader at a time costs far more.
+    read = read_many([s.interests for s in subscribers], [s.categories or () for s in subscribers])
+    negatives = {subscribers[i].pk: phrases for i, phrases in read.negatives.items()}
+    return Edition(trending, {p.pk: p for p in candidates}, picks, sent, negatives)
 
 
 def week_candidates(day: date) -> list[Paper]:
