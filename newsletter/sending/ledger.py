@@ -308,14 +308,16 @@ class Waiting:
 
 
 def waiting(digest_id: int, now: datetime | None = None) -> Waiting:
-    rows = Delivery.objects.filter(
-        digest_id=digest_id, status=Delivery.Status.QUEUED, next_attempt_at__gt=now or timezone.now()
-    )
-    found = rows.aggregate(n=Count("pk"), first=Min("next_attempt_at"))
+    """Queued rows that were tried and wait to be tried again: before their next attempt, due and not yet handed
+    out by the sweeper, or handed out and not yet taken by a worker. Counting only the rows whose time is still
+    to come missed them all at the instants when the sweeper had just handed them out."""
+    rows = Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED).exclude(error="")
+    found = rows.aggregate(n=Count("pk"))
     if not found["n"]:
         return Waiting()
+    upcoming = rows.filter(next_attempt_at__gt=now or timezone.now()).aggregate(first=Min("next_attempt_at"))
     common = rows.values("error").annotate(n=Count("pk")).order_by("-n").first()
-    return Waiting(found["n"], found["first"], common["error"] if common else "")
+    return Waiting(found["n"], upcoming["first"], common["error"] if common else "")
 
 
 def purge_ledger(now: datetime | None = None) -> int:
