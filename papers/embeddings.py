@@ -53,11 +53,11 @@ def enabled() -> bool:
         if not installed():
             raise ModelUnavailable("RANKING_EMBEDDINGS=on but requirements-ml.txt is not installed")
         return True
-    return installed() and _loads()
+    return installed() and model_loads()
 
 
 @cache
-def _loads() -> bool:
+def model_loads() -> bool:
     """In "auto" mode a model that is installed but broken means TF-IDF, with the reason in the log."""
     try:
         model()
