@@ -7,9 +7,13 @@ import importlib
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from django.utils.deprecation import RemovedInDjango60Warning, RemovedInDjango61Warning
+
+from tests.helpers import WARNINGS_AS_ERRORS
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -18,7 +22,12 @@ PACKAGES = ("newsletter", "papers", "subscribers")
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120, env={"PATH": ""}
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "", "PYTHONWARNINGS": WARNINGS_AS_ERRORS},
     )
 
 
@@ -65,6 +74,7 @@ def test_every_queued_task_name_is_a_registered_task_in_a_fresh_process():
         "print(sorted(jobs.task(n).name for n in names) == sorted(names) and len(names))\n"
     )
     env = {"DJANGO_SETTINGS_MODULE": "newsletter.config.settings", "PATH": "", "RANKING_EMBEDDINGS": "off"}
+    env["PYTHONWARNINGS"] = WARNINGS_AS_ERRORS
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120
     )
@@ -250,3 +260,18 @@ def test_the_private_name_scan_finds_each_kind_of_use(snippet):
 )
 def test_the_private_name_scan_lets_our_own_and_documented_names_pass(snippet):
     assert private_uses(snippet) == []
+
+
+@pytest.mark.parametrize("category", [DeprecationWarning, RemovedInDjango60Warning, RemovedInDjango61Warning])
+def test_deprecations_are_errors_in_the_suite(category):
+    with pytest.raises(category):
+        warnings.warn("this API goes away in the next release", category, stacklevel=1)
+
+
+@pytest.mark.parametrize("category", ["DeprecationWarning", "PendingDeprecationWarning"])
+def test_deprecations_are_errors_in_the_processes_the_tests_start(category):
+    """Workers and manage.py runs inherit the environment, PYTHONWARNINGS included (tests/conftest.py)."""
+    code = f"import warnings; warnings.warn('this API goes away', {category}); print('went on')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "went on" not in result.stdout
+    assert category in result.stderr
