@@ -123,9 +123,10 @@ def _signup_sql(vendor: str) -> tuple[str, str]:
 def _prepared_cursor(db: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     """A cursor whose statements PostgreSQL parses and plans once per connection (server-side binding,
     prepared): planning the sign-up's two statements costs the server about as much as running them (figures in
-    the README, "Settings"). Django's own cursors bind on the client and never prepare. A psycopg cursor that
-    binds on the server, in Django's public wrapper (error translation, query logging). Other databases: the
-    usual cursor. (Through PgBouncer, prepared statements need 1.21+.)"""
+    the README, "Only other projects' public APIs"). Django's own cursors bind on the client and never prepare.
+    A psycopg cursor that binds on the server, in Django's public wrapper (error translation, query logging),
+    for these two statements alone: DATABASES OPTIONS server_side_binding would change every query. Other
+    databases: the usual cursor. (Through PgBouncer, prepared statements need 1.21+.)"""
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             yield cursor
