@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.smtp_sink import free_port
@@ -36,12 +36,7 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class Sink:
     port: int
     kind: str
-    _count: list[int] = field(default_factory=lambda: [0])
-
-    @property
-    def received(self) -> int:
-        """Messages accepted so far (smtp-sink: as of its last counter line)."""
-        return self._count[0]
+    received: int = 0  # messages accepted so far (smtp-sink: as of its last counter line)
 
 
 @contextlib.contextmanager
@@ -77,4 +72,4 @@ def _read_counter(stream, sink: Sink) -> None:
         buffer = (buffer + chunk)[-256:]
         counts = COUNTER.findall(buffer)
         if counts:
-            sink._count[0] = int(counts[-1])
+            sink.received = int(counts[-1])

@@ -1,10 +1,11 @@
 """Mail backends that send our prebuilt message bytes (newsletter.emails.mime): the embedded .eml outbox, and
 Django's SMTP backend with the same direct path. Providers' APIs go through django-anymail unchanged."""
 
+import contextlib
 import re
 import smtplib
+import threading
 import uuid
-from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
-from django.core.mail.message import sanitize_address
 
+from newsletter.emails.header_values import envelope_address as parsed_envelope_address
 from newsletter.emails.mime import wire_bytes
 
 
@@ -49,23 +50,26 @@ SMTP_START_MAIL_INPUT = 354  # the reply to DATA that asks for the message
 SMTP_CLOSING = 421  # service not available: the server closes the session
 SMTP_OK = 250
 SMTP_WILL_FORWARD = 251  # a recipient accepted for forwarding
-# A bare ASCII address needs none of sanitize_address's parsing (names, encodings, IDN): ours are stored
-# so (subscribers.addresses keeps domains in punycode), and parsing them cost as much as building a message.
+# A bare ASCII address needs no parsing (names, encodings, IDN): ours are stored so (subscribers.addresses keeps
+# domains in punycode), and parsing them cost as much as building a message.
 BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
-@lru_cache(maxsize=64)
-def _sanitized(address: str, encoding: str) -> str:
-    """The address part alone: the envelope carries no display name (smtplib would strip it every time)."""
-    sanitized = sanitize_address(address, encoding)
-    return parseaddr(sanitized)[1] or sanitized
-
-
 def envelope_address(address: str, encoding: str) -> str:
-    """The address for MAIL FROM / RCPT TO, as Django's sanitize_address gives it."""
+    """The address for MAIL FROM / RCPT TO: no display name (smtplib would strip it every time), IDNA domain."""
     if BARE_ADDRESS.fullmatch(address):
         return address
-    return _sanitized(address, encoding)  # the sender, the same for every message: parsed once
+    return _parsed_once(address, encoding)  # the sender, the same for every message: parsed once
+
+
+_parsed_once = lru_cache(maxsize=64)(parsed_envelope_address)
+
+
+def _reset(client: smtplib.SMTP) -> None:
+    """RSET after a refusal, so the session can carry the next message; a server that has hung up already
+    has nothing to reset (what smtplib.sendmail does on a refusal)."""
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        client.rset()
 
 
 def _sent_as_is(msg: bytes | str) -> bool:
@@ -156,10 +160,10 @@ class PipeliningClient(FastPathClient):
             self.send(b".\r\n")  # a server that took DATA with no one to deliver to: end it, empty
             self.getreply()
         if refused_sender:
-            self._rset()
+            _reset(self)
             raise smtplib.SMTPSenderRefused(*refused_sender, from_addr)
         if len(refused) == len(recipients):
-            self._rset()
+            _reset(self)
             raise smtplib.SMTPRecipientsRefused(refused)
         if code != SMTP_START_MAIL_INPUT:
             raise smtplib.SMTPDataError(code, reply)
@@ -169,7 +173,7 @@ class PipeliningClient(FastPathClient):
             if code == SMTP_CLOSING:
                 self.close()
             else:
-                self._rset()
+                _reset(self)
             raise smtplib.SMTPDataError(code, reply)
         return refused
 
@@ -190,11 +194,30 @@ class SMTPBackend(DjangoSMTPBackend):
     """Django's SMTP backend (same settings, connection handling and errors), sending our messages' bytes
     as written by newsletter.emails.mime instead of through the email package's generator."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sending = threading.RLock()  # one batch at a time on the one connection, as Django's backend does
+
     @property
     def connection_class(self) -> type[smtplib.SMTP]:
         return SMTPSSLClient if self.use_ssl else SMTPClient
 
-    def _send(self, email_message: EmailMessage) -> bool:
+    def send_messages(self, email_messages: list[EmailMessage]) -> int:
+        """What Django's send_messages does (open the connection unless open, close it after if this call
+        opened it), each message sent by send_one."""
+        if not email_messages:
+            return 0
+        with self.sending:
+            opened = self.open()
+            if not self.connection or opened is None:  # open() failed silently: nothing can be sent
+                return 0
+            try:
+                return sum(self.send_one(message) for message in email_messages)
+            finally:
+                if opened:
+                    self.close()
+
+    def send_one(self, email_message: EmailMessage) -> bool:
         recipients = email_message.recipients()
         if not recipients:
             return False

@@ -63,13 +63,19 @@ def configured_esp() -> str | None:
 
 @functools.cache
 def tracking_views() -> dict[str, type]:
-    """anymail's tracking view class for every provider it has one for, read from its own URLconf."""
+    """anymail's tracking view class for every provider it has one for, read from its own URLconf. A provider's
+    old name that anymail keeps as a deprecated alias (sendinblue for brevo: a subclass of the new name's view
+    that warns on every request) is left out; its backend is deprecated too."""
     views = {}
     for pattern in anymail.urls.urlpatterns:
         match = TRACKING_URL_NAME.match(pattern.name or "")
         if match:
             views[match["esp"]] = pattern.callback.view_class
-    return views
+    return {
+        esp: view
+        for esp, view in views.items()
+        if not any(other is not view and issubclass(view, other) for other in views.values())
+    }
 
 
 @contextlib.contextmanager

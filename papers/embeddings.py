@@ -53,11 +53,11 @@ def enabled() -> bool:
         if not installed():
             raise ModelUnavailable("RANKING_EMBEDDINGS=on but requirements-ml.txt is not installed")
         return True
-    return installed() and _loads()
+    return installed() and model_loads()
 
 
 @cache
-def _loads() -> bool:
+def model_loads() -> bool:
     """In "auto" mode a model that is installed but broken means TF-IDF, with the reason in the log."""
     try:
         model()
@@ -163,8 +163,9 @@ def paper_vectors(papers: list[Paper]) -> np.ndarray:
 
 
 def _store(papers: list[Paper], vectors: np.ndarray) -> None:
-    """Set each paper's embedding, and save those that are rows of the database."""
+    """Set each paper's embedding, and save those that are rows of the database (papers read from a file for
+    `rank_papers` have no primary key; an update of a key that is not in the table changes nothing)."""
     for paper, vector in zip(papers, vectors, strict=True):
         paper.embedding = to_bytes(vector)
-    saved = [p for p in papers if p.pk and not p._state.adding]
+    saved = [p for p in papers if p.pk is not None]
     Paper.objects.bulk_update(saved, ["embedding"], batch_size=STORE_BATCH)

@@ -309,9 +309,8 @@ def _insert(papers: list[Paper]) -> None:
             copy.write_row([f.get_db_prep_save(f.pre_save(paper, add=True), connection) for f in fields])
     keys = Paper.objects.filter(canonical_id__in=[p.canonical_id for p in papers]).values_list("canonical_id", "pk")
     pks = dict(keys)
-    for paper in papers:
+    for paper in papers:  # a save() of one of them later updates its row: Paper's key has no default
         paper.pk = pks[paper.canonical_id]
-        paper._state.adding = False
 
 
 def fetch_and_ingest(

@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import re
 
 import redis
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 KEY_PREFIX = "ratelimit"
+CACHE_ALIAS = "default"
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -32,7 +34,7 @@ def hit_all(counters: list[tuple[str, str, int]], window_seconds: int) -> bool:
     """Count one event on each (scope, key, limit) counter in the current window; True while every count stays
     within its limit. Every counter is counted, even past the first one over its limit."""
     keys = [_counter_key(scope, key) for scope, key, _ in counters]
-    backend = caches["default"]
+    backend = caches[CACHE_ALIAS]
     if isinstance(backend, RedisCache):
         counts = _redis_counts(backend, keys, window_seconds)
     else:
@@ -40,17 +42,23 @@ def hit_all(counters: list[tuple[str, str, int]], window_seconds: int) -> bool:
     return all(count <= limit for count, (_, _, limit) in zip(counts, counters, strict=True))
 
 
+def write_server(location: str | list[str]) -> str:
+    """The server Django's RedisCache writes to: the first of its LOCATION (a list, or a string split at , or ;)."""
+    servers = re.split("[;,]", location) if isinstance(location, str) else location
+    return servers[0]
+
+
 @functools.lru_cache(maxsize=8)
-def _redis_client(pool: redis.ConnectionPool) -> redis.Redis:
-    # Django builds a new client object for every cache call, and redis-py fills a table of ~200 response
-    # callbacks each time: one client per connection pool is enough (clients are thread-safe).
-    return redis.Redis(connection_pool=pool)
+def redis_client(url: str) -> redis.Redis:
+    """Our own client for the cache's server, one per URL: Django's cache builds a new client object for every
+    call, and redis-py fills a table of ~200 response callbacks each time (clients are thread-safe)."""
+    return redis.Redis.from_url(url)
 
 
 def _redis_counts(backend: RedisCache, keys: list[str], window_seconds: int) -> list[int]:
     # One round trip for every counter (Django's add + incr would take three each): start the window unless
-    # it is running, then count.
-    pipe = _redis_client(backend._cache._get_connection_pool(write=True)).pipeline(transaction=False)
+    # it is running, then count. Keys as the cache makes them, on the server it writes to.
+    pipe = redis_client(write_server(settings.CACHES[CACHE_ALIAS]["LOCATION"])).pipeline(transaction=False)
     for key in keys:
         full_key = backend.make_and_validate_key(key)
         pipe.set(full_key, 0, ex=window_seconds, nx=True)

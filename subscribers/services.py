@@ -122,28 +122,30 @@ def _signup_sql(vendor: str) -> tuple[str, str]:
 @contextlib.contextmanager
 def _prepared_cursor(db: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     """A cursor whose statements PostgreSQL parses and plans once per connection (server-side binding,
-    prepared): planning the sign-up's two statements costs it more than running them (measured here: 0.73 ms
-    of its CPU per sign-up unprepared, 0.28 ms prepared). Django's own cursors bind on the client and never
-    prepare; its query log shows these statements without their text. Other databases: the usual cursor.
-    (Through PgBouncer, prepared statements need 1.21+.)"""
+    prepared): planning the sign-up's two statements costs the server about as much as running them (figures in
+    the README, "Only other projects' public APIs"). Django's own cursors bind on the client and never prepare.
+    A psycopg cursor that binds on the server, in Django's public wrapper (error translation, query logging),
+    for these two statements alone: DATABASES OPTIONS server_side_binding would change every query. Other
+    databases: the usual cursor. (Through PgBouncer, prepared statements need 1.21+.)"""
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             yield cursor
         return
     db.ensure_connection()
+    db.validate_thread_sharing()
     if db.connection.prepare_threshold is None:  # how Django leaves it: psycopg then prepares nothing, asked or not
         db.connection.prepare_threshold = PREPARE_THRESHOLD
     with db.wrap_database_errors:
         raw = _preparing_cursor_class()(db.connection)
-    with db._prepare_cursor(raw) as cursor:  # Django's wrapper: error translation, query logging
+    with db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw) as cursor:
         yield cursor
 
 
 @functools.cache
 def _preparing_cursor_class() -> type:
-    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg is only imported on PostgreSQL
+    import psycopg  # only imported on PostgreSQL
 
-    class PreparingCursor(ServerBindingCursor):
+    class PreparingCursor(psycopg.Cursor):
         def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
             return super().execute(query, params, prepare=prepare, binary=binary)
 

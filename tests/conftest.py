@@ -15,10 +15,12 @@ from django.db import connection, connections
 from newsletter.config.celery import app as celery_app
 from papers import caches
 from tests import clock
+from tests.helpers import WARNINGS_AS_ERRORS
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Worker and server processes the tests start read this from the environment, for the same reason.
 os.environ.setdefault("RANKING_EMBEDDINGS", "off")
+os.environ["PYTHONWARNINGS"] = WARNINGS_AS_ERRORS  # and deprecations are errors there, as in this process
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 CHROMIUM_ARGS = [

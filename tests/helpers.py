@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # What a production environment sets itself: a test's run of manage.py starts from the shell's environment
 # without them, then sets what it means to show.
 PRODUCTION_VARIABLES = {"DEBUG", "SECRET_KEY", "SITE_URL", "EMAIL_BACKEND"}
+# pyproject's filterwarnings for the processes the tests start (workers, manage.py, servers): deprecations are
+# errors there too. PendingDeprecationWarning covers Django's RemovedInDjango61Warning (70 from Django 6.0), which
+# PYTHONWARNINGS cannot name (it is read before Django can be imported).
+WARNINGS_AS_ERRORS = "error::DeprecationWarning,error::PendingDeprecationWarning"
 
 
 def read_outbox(outbox: Path) -> list[EmailMessage]:

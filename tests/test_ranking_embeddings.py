@@ -85,11 +85,11 @@ def test_a_model_that_fails_to_load_means_tfidf_in_auto_mode(settings, monkeypat
 
     monkeypatch.setattr(embeddings, "installed", lambda: True)
     monkeypatch.setattr(embeddings, "model", broken)
-    embeddings._loads.cache_clear()
+    embeddings.model_loads.cache_clear()
     try:
         settings.RANKING_EMBEDDINGS = "auto"
         assert not embeddings.enabled()
         assert "does not load" in caplog.text
         assert [p.reason for p in for_you("continual learning", seed, 2)] == ["matches: continual learning"] * 2
     finally:
-        embeddings._loads.cache_clear()
+        embeddings.model_loads.cache_clear()

@@ -147,8 +147,6 @@ STORAGES = {
 # --- Celery -------------------------------------------------------------------------------------
 # With no REDIS_URL every task runs in-process, so the embedded setup needs no broker.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
-if REDIS_URL:
-    CELERY_BROKER_TRANSPORT = "newsletter.config.broker:Transport"  # kombu's, publishing through one client (see there)
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True

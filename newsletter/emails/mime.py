@@ -3,8 +3,8 @@
 Python's email package builds a message tree and walks it back into bytes, folding every header and
 splitting every body line on the way; for a 25 KB digest that took more time than rendering it. Our emails
 always have the same shape, so `TemplatedEmail.wire_bytes()` writes that shape directly:
-- header values go through Django's own checks and encoders (no CR/LF, RFC 2047 for non-ASCII, IDN
-  addresses) and are folded at spaces;
+- header values are checked and encoded as Django's message() does (no CR/LF, RFC 2047 for non-ASCII, IDN
+  addresses: newsletter.emails.header_values) and folded at spaces;
 - bodies are sent as they are, line breaks made CRLF; they qualify for 8-bit only with every line under
   RFC 5322's 998 bytes (the renderer folds long HTML lines), otherwise the message falls back to
   Django's quoted-printable path, as does anything else unusual (attachments, Cc, other subtypes).
@@ -19,8 +19,10 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import forbid_multi_line_headers, make_msgid
+from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
+
+from newsletter.emails.header_values import encoded_value
 
 # RFC 5322: a line SHOULD stay within 78 characters and MUST within 998 (without CRLF).
 FOLD_AT = 78
@@ -49,7 +51,7 @@ def fold(name: str, value: str) -> str:
 
 def header(name: str, value: str) -> str:
     """One header, checked (no line breaks: BadHeaderError), encoded and folded as Django would."""
-    name, value = forbid_multi_line_headers(name, value, "utf-8")
+    value = encoded_value(name, value, "utf-8")
     if LF in value:  # an RFC 2047 encoding, already folded by the email package
         return f"{name}: {value.replace(CRLF, LF).replace(LF, CRLF)}"
     return fold(name, value)
