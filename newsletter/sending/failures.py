@@ -65,9 +65,19 @@ def backoff(retries: int) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-def retry_later(row: Delivery, error: str, now: datetime) -> bool:
+def retry_after(exc: BaseException | None) -> float:
+    """The seconds a provider's 429 or 503 asked us to wait (its Retry-After, in seconds), else 0."""
+    response = getattr(exc, "response", None)
+    value = getattr(response, "headers", {}).get("Retry-After", "") if response is not None else ""
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date, or nonsense: our own backoff decides
+        return 0.0
+
+
+def retry_later(row: Delivery, error: str, now: datetime, exc: BaseException | None = None) -> bool:
     """Queue the row for another try at its own time, or fail it once its retry window is over. Returns whether
-    it will be tried again."""
+    it will be tried again. Never sooner than the provider's Retry-After, when `exc` carries one."""
     if row.retry_until is None:
         row.retry_until = now + timedelta(hours=settings.DELIVERY_RETRY_WINDOW_HOURS)
     if now >= row.retry_until:
@@ -76,7 +86,7 @@ def retry_later(row: Delivery, error: str, now: datetime) -> bool:
         row.error = f"gave up after {hours:g} h of transient errors ({row.attempts} tries); the last: {error}"
         row.error = row.error[:ERROR_TEXT_LIMIT]
         return False
-    wait = timedelta(seconds=backoff(max(row.attempts - 1, 0)))
+    wait = timedelta(seconds=max(backoff(max(row.attempts - 1, 0)), retry_after(exc)))
     row.status, row.error = Delivery.Status.QUEUED, error
     row.next_attempt_at = min(now + wait, row.retry_until)
     return True
