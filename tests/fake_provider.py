@@ -61,6 +61,7 @@ class FakeProvider:
         self.faults = Faults()
         self.accepted: Counter[str] = Counter()  # recipient → messages accepted
         self.accepted_at: list[float] = []  # time.monotonic() of each acceptance
+        self.message_ids: dict[str, str] = {}  # recipient → the MessageID answered for their (last) message
         self.arrived_at: list[float] = []  # of each send request, refused ones included
         self.refused: Counter[str] = Counter()  # "429 quota", "429 injected", "500", "503", "timeout"
         self.in_flight = 0
@@ -151,8 +152,9 @@ class FakeProvider:
             recipient = message["To"]
             self.accepted[recipient] += 1
             self.accepted_at.append(time.monotonic())
+            self.message_ids[recipient] = message_id = str(uuid.uuid4())
             submitted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            return 200, {}, {"To": recipient, "SubmittedAt": submitted, "MessageID": str(uuid.uuid4()),
+            return 200, {}, {"To": recipient, "SubmittedAt": submitted, "MessageID": message_id,
                              "ErrorCode": 0, "Message": "OK"}  # fmt: skip
         finally:
             self.in_flight -= 1
@@ -186,6 +188,7 @@ class FakeProvider:
     def reset(self) -> None:
         self.accepted.clear()
         self.accepted_at.clear()
+        self.message_ids.clear()
         self.arrived_at.clear()
         self.refused.clear()
         self.most_in_flight = 0
