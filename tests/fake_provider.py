@@ -8,7 +8,8 @@ within the quota.
 One asyncio loop, HTTP/1.1 with keep-alive and nothing else: at 1,000 requests/s the server must cost far less
 than the senders it measures (a thread per connection in http.server spent most of a core on itself).
 Used in-process by the tests (`FakeProvider().start()`, in a thread) and as a subprocess by the benchmark:
-`python -m tests.fake_provider PORT LATENCY QUOTA` prints "ready"; GET /_stats answers the counts as JSON.
+`python -m tests.fake_provider PORT LATENCY QUOTA [KEEP]` prints "ready"; GET /_stats answers the counts as JSON,
+GET /_bodies the first KEEP bodies accepted, POST /_reset forgets what it saw.
 """
 
 import asyncio
@@ -17,12 +18,16 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.smtp_sink import free_port
 
-QUOTA_WINDOW_SECONDS = 1.0  # the quota counts messages accepted in any window this long, as providers do
+QUOTA_WINDOW_SECONDS = 1.0  # rates are reported as the most messages in any window this long
+# The quota is a token bucket, as providers' send rates are: `quota` tokens a second, and room for this many
+# more, the one a sender's own bucket holds when idle and one for a request that network jitter brought a
+# moment early. Any window of a second then holds at most quota + QUOTA_BURST messages.
+QUOTA_BURST = 2
 RETRY_AFTER_SECONDS = 1  # what a refusal past the quota tells the sender to wait
 # An injected timeout holds the request this long and then drops it unanswered: longer than any client
 # timeout a test sets, so the sender gives up first and the message was never accepted.
@@ -54,8 +59,10 @@ class Faults:
 
 
 class FakeProvider:
-    def __init__(self, latency: float = 0.0, quota: float = 0.0, port: int | None = None) -> None:
+    def __init__(self, latency: float = 0.0, quota: float = 0.0, port: int | None = None, keep: int = 0) -> None:
         self.latency = latency  # seconds before each answer
+        self.keep = keep  # the bodies of the first `keep` messages accepted are kept (GET /_bodies)
+        self.bodies: list[str] = []
         self.quota = quota  # messages/s; 0 for none
         self.port = port or free_port()
         self.faults = Faults()
@@ -66,7 +73,7 @@ class FakeProvider:
         self.refused: Counter[str] = Counter()  # "429 quota", "429 injected", "500", "503", "timeout"
         self.in_flight = 0
         self.most_in_flight = 0
-        self.window: deque[float] = deque()
+        self.tokens, self.refilled_at = float(QUOTA_BURST), time.monotonic()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
 
@@ -128,6 +135,8 @@ class FakeProvider:
     async def answer(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], dict | list]:
         if method == "GET" and path == "/_stats":
             return 200, {}, self.stats()
+        if method == "GET" and path == "/_bodies":
+            return 200, {}, self.bodies
         if method == "POST" and path == "/_reset":
             self.reset()
             return 200, {}, {}
@@ -150,6 +159,8 @@ class FakeProvider:
                 return 429, retry_after("429"), {"ErrorCode": 429, "Message": "Rate limit exceeded"}
             message = json.loads(body)
             recipient = message["To"]
+            if len(self.bodies) < self.keep:
+                self.bodies.append(body.decode())
             self.accepted[recipient] += 1
             self.accepted_at.append(time.monotonic())
             self.message_ids[recipient] = message_id = str(uuid.uuid4())
@@ -160,14 +171,14 @@ class FakeProvider:
             self.in_flight -= 1
 
     def within_quota(self, now: float) -> bool:
-        """Room for one more message in the quota's window; if so, it is counted."""
+        """A token for one more message; if there is one, it is taken."""
         if not self.quota:
             return True
-        while self.window and self.window[0] <= now - QUOTA_WINDOW_SECONDS:
-            self.window.popleft()
-        if len(self.window) >= self.quota * QUOTA_WINDOW_SECONDS:
+        self.tokens = min(QUOTA_BURST, self.tokens + (now - self.refilled_at) * self.quota)
+        self.refilled_at = now
+        if self.tokens < 1:
             return False
-        self.window.append(now)
+        self.tokens -= 1
         return True
 
     # --- what it saw ------------------------------------------------------------------------------------------
@@ -249,7 +260,7 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] |
 
 if __name__ == "__main__":
     port, latency, quota = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-    provider = FakeProvider(latency, quota, port)
+    provider = FakeProvider(latency, quota, port, keep=int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     threading.Thread(target=lambda: (sys.stdin.read(), provider.loop.call_soon_threadsafe(provider.loop.stop)),
                      daemon=True).start()  # fmt: skip
     provider.run()

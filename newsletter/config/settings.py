@@ -191,6 +191,15 @@ ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.item
 ANYMAIL["REQUESTS_TIMEOUT"] = env_float("ANYMAIL_REQUESTS_TIMEOUT", EMAIL_TIMEOUT)
 DIGEST_FROM_EMAIL = env_str("DIGEST_FROM_EMAIL", "Daily Papers <digest@localhost>")
 DEFAULT_FROM_EMAIL = DIGEST_FROM_EMAIL
+# DKIM for the mail we hand to an SMTP server ourselves (newsletter/emails/signing.py); a provider's API signs
+# with its own keys. The key as PEM text (newlines may be written \n) or a file; the selector names its DNS
+# record, <selector>._domainkey.<domain>; the domain defaults to the From address's, which DMARC aligns with.
+DKIM_PRIVATE_KEY = env_str("DKIM_PRIVATE_KEY").replace("\\n", "\n")
+DKIM_PRIVATE_KEY_PATH = env_str("DKIM_PRIVATE_KEY_PATH")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR")
+DKIM_DOMAIN = env_str("DKIM_DOMAIN") or DIGEST_FROM_EMAIL.rpartition("@")[2].strip(" >")
+if (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_PATH) and not DKIM_SELECTOR:
+    raise ImproperlyConfigured("DKIM_PRIVATE_KEY(_PATH) is set without DKIM_SELECTOR: the signature would name no key")
 SERVER_EMAIL = DIGEST_FROM_EMAIL
 DIGEST_LIST_ID = env_str("DIGEST_LIST_ID", f"Daily Papers <daily-papers.{_site.hostname or 'localhost'}>")
 
