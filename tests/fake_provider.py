@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from tests.smtp_sink import free_port
 
 QUOTA_WINDOW_SECONDS = 1.0  # rates are reported as the most messages in any window this long
-# The quota is a token bucket, as providers' send rates are: `quota` tokens a second, and room for this many
-# more, the one a sender's own bucket holds when idle and one for a request that network jitter brought a
-# moment early. Any window of a second then holds at most quota + QUOTA_BURST messages.
-QUOTA_BURST = 2
+# The quota is a token bucket, as providers' send rates are: `quota` tokens a second, and room for a burst of
+# QUOTA_BURST_SECONDS' worth (at least QUOTA_BURST_MIN): a sender held to the quota by its own bucket still has
+# requests arrive a little bunched (threads, the GIL and the scheduler between the token and the socket).
+# Any window of a second then holds at most quota + burst(quota) messages.
+QUOTA_BURST_SECONDS = 0.1
+QUOTA_BURST_MIN = 2
 RETRY_AFTER_SECONDS = 1  # what a refusal past the quota tells the sender to wait
 # An injected timeout holds the request this long and then drops it unanswered: longer than any client
 # timeout a test sets, so the sender gives up first and the message was never accepted.
@@ -73,7 +75,7 @@ class FakeProvider:
         self.refused: Counter[str] = Counter()  # "429 quota", "429 injected", "500", "503", "timeout"
         self.in_flight = 0
         self.most_in_flight = 0
-        self.tokens, self.refilled_at = float(QUOTA_BURST), time.monotonic()
+        self.tokens, self.refilled_at = float(burst(quota)), time.monotonic()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
 
@@ -174,7 +176,7 @@ class FakeProvider:
         """A token for one more message; if there is one, it is taken."""
         if not self.quota:
             return True
-        self.tokens = min(QUOTA_BURST, self.tokens + (now - self.refilled_at) * self.quota)
+        self.tokens = min(burst(self.quota), self.tokens + (now - self.refilled_at) * self.quota)
         self.refilled_at = now
         if self.tokens < 1:
             return False
@@ -203,6 +205,11 @@ class FakeProvider:
         self.arrived_at.clear()
         self.refused.clear()
         self.most_in_flight = 0
+
+
+def burst(quota: float) -> float:
+    """The messages a provider with this quota takes at once, beyond its rate."""
+    return max(QUOTA_BURST_MIN, quota * QUOTA_BURST_SECONDS)
 
 
 def busiest(times: list[float], window: float = QUOTA_WINDOW_SECONDS) -> int:

@@ -13,7 +13,7 @@ from newsletter import pipeline
 from newsletter.models import Delivery
 from newsletter.sending import delivery, wire
 from tests.delivery_support import NOON, digest_fixture, readers, statuses  # noqa: F401 - fixtures
-from tests.fake_provider import QUOTA_BURST, FakeProvider, busiest
+from tests.fake_provider import FakeProvider, burst, busiest
 
 POSTMARK = "anymail.backends.postmark.EmailBackend"
 
@@ -68,8 +68,9 @@ def test_injected_429s_5xx_and_timeouts_are_retried_until_everyone_has_one(diges
     assert sum(Delivery.objects.values_list("attempts", flat=True)) == len(provider.arrived_at) == 80 + 9
 
 
-def test_a_refused_request_stops_the_chunk_and_the_rest_waits_for_the_retry_after(digest, provider, settings):
+def test_a_429_stops_the_chunk_and_the_rest_waits_for_its_retry_after(digest, provider, settings):
     settings.DELIVERY_CONCURRENCY = 4
+    settings.DELIVERY_RETRY_BASE_SECONDS = 30  # an outage's backoff: a 429 asks for less, and gets it
     readers(30)
     provider.faults.plan.update({"429": 1})
     provider.faults.every = 5  # the fifth request is refused with 429, Retry-After: 1
@@ -80,10 +81,22 @@ def test_a_refused_request_stops_the_chunk_and_the_rest_waits_for_the_retry_afte
     # Those on the wire when the 429 came back went out; nothing more was sent, and nothing is lost.
     assert counts.sent == rows.filter(status="sent").count() >= 4
     assert counts.sent + waiting.count() == 30 and counts.retry == waiting.count()
-    assert {r.next_attempt_at for r in waiting} == {NOON + timedelta(seconds=1)}  # the provider's Retry-After
+    # The provider's Retry-After, not an outage's backoff: it was only asked to slow down.
+    assert {r.next_attempt_at for r in waiting} == {NOON + timedelta(seconds=1)}
     assert all("429" in r.error for r in waiting)
     assert sum(r.attempts for r in waiting) == 1  # only the refused one was tried
     assert sum(provider.accepted.values()) == counts.sent
+
+
+def test_a_5xx_backs_off_as_an_outage_does(digest, provider, settings):
+    settings.DELIVERY_CONCURRENCY, settings.DELIVERY_RETRY_BASE_SECONDS = 1, 30
+    readers(3)
+    provider.faults.plan.update({"503": 1})
+    provider.faults.every = 1
+    with time_machine.travel(NOON, tick=False):
+        delivery.send_chunk(digest.pk, delivery.start_send(digest.pk))
+    waits = {(r.next_attempt_at - NOON).total_seconds() for r in Delivery.objects.all()}
+    assert len(waits) == 1 and 15 <= waits.pop() <= 30
 
 
 def test_the_token_bucket_holds_a_pool_of_requests_to_the_quota(digest, provider, settings, redis_url):
@@ -91,12 +104,13 @@ def test_the_token_bucket_holds_a_pool_of_requests_to_the_quota(digest, provider
     provider.quota = 20
     readers(60)
     assert pipeline.send(digest).sent == 60
-    assert not provider.refused  # never past the quota, so never a 429
-    assert busiest(provider.arrived_at) <= 20 + QUOTA_BURST
+    assert busiest(provider.arrived_at) <= 20 + burst(20)  # what the provider allows at once, no more
+    assert sum(provider.accepted.values()) == 60  # and a 429, if bunched requests met one, was tried again
 
 
 def test_the_fake_provider_speaks_postmarks_api_and_says_what_it_saw(provider):
     provider.quota = 0.001  # the two messages of its burst, then nothing for a long while
+    provider.tokens = burst(provider.quota)
     post = requests.Session()
     answers = [
         post.post(f"{provider.url}email", json={"To": f"r{i}@example.com", "From": "a@example.com"}) for i in range(3)

@@ -18,7 +18,7 @@ from django.db import connection
 
 from newsletter.models import Delivery
 from tests.conftest import require
-from tests.fake_provider import QUOTA_BURST, FakeProvider, busiest
+from tests.fake_provider import FakeProvider, burst, busiest
 from tests.private_redis import PrivateRedis
 from tests.workers_support import Workers, ledger, population, send_digest, sent_by
 
@@ -106,10 +106,10 @@ def test_5000_readers_through_a_provider_api_at_its_quota_with_faults_get_one_me
     assert sum(Delivery.objects.values_list("attempts", flat=True)) == len(provider.arrived_at)
     assert len(provider.arrived_at) >= 5000 + sum(FAULTS.values())
     assert set(Delivery.objects.exclude(status="sent").values_list("status", flat=True)) == {"skipped"}
-    # Never above the quota: not in what it accepted, nor in what our workers asked of it (the one token
-    # our bucket holds when idle, and a moment of network jitter, are the provider's burst).
-    assert busiest(provider.accepted_at) <= QUOTA + QUOTA_BURST
-    assert busiest(provider.arrived_at) <= QUOTA + QUOTA_BURST, provider.stats()
+    # Never above the quota: not in what it accepted, nor in what our workers asked of it (beyond the burst a
+    # provider allows for requests that threads and the scheduler bunched a little).
+    assert busiest(provider.accepted_at) <= QUOTA + burst(QUOTA)
+    assert busiest(provider.arrived_at) <= QUOTA + burst(QUOTA), provider.stats()
     shares = [sent_by(workers.pids(first)), sent_by(workers.pids(second))]
     assert all(shares), shares
     print(f"\nprovider acceptance: {provider.stats()}, per worker {shares}")

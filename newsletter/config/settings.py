@@ -201,6 +201,9 @@ DKIM_DOMAIN = env_str("DKIM_DOMAIN") or DIGEST_FROM_EMAIL.rpartition("@")[2].str
 if (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_PATH) and not DKIM_SELECTOR:
     raise ImproperlyConfigured("DKIM_PRIVATE_KEY(_PATH) is set without DKIM_SELECTOR: the signature would name no key")
 SERVER_EMAIL = DIGEST_FROM_EMAIL
+# The sender's postal address, for the footer: CAN-SPAM asks one of commercial mail to US readers.
+# `manage.py check_sending` warns while it is unset.
+DIGEST_POSTAL_ADDRESS = env_str("DIGEST_POSTAL_ADDRESS")
 DIGEST_LIST_ID = env_str("DIGEST_LIST_ID", f"Daily Papers <daily-papers.{_site.hostname or 'localhost'}>")
 
 # --- The product --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from newsletter.models import Delivery
 # SMTP reply that closes the connection: the rest of the chunk must wait for a new one.
 SMTP_SERVICE_UNAVAILABLE = 421
 ERROR_TEXT_LIMIT = 1000
+HTTP_TOO_MANY_REQUESTS = 429
 
 
 def smtp_code(exc: BaseException) -> int | None:
@@ -34,7 +35,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, AnymailRecipientsRefused):
         return False
     if isinstance(exc, AnymailAPIError):
-        return exc.status_code is None or exc.status_code == 429 or exc.status_code >= 500
+        return exc.status_code is None or exc.status_code == HTTP_TOO_MANY_REQUESTS or exc.status_code >= 500
     code = smtp_code(exc)
     if code is not None:
         return 400 <= code < 500
@@ -75,9 +76,16 @@ def retry_after(exc: BaseException | None) -> float:
         return 0.0
 
 
+def throttled(exc: BaseException | None) -> bool:
+    """The provider's 429: we were too fast, it is not down."""
+    return isinstance(exc, AnymailAPIError) and exc.status_code == HTTP_TOO_MANY_REQUESTS
+
+
 def retry_later(row: Delivery, error: str, now: datetime, exc: BaseException | None = None) -> bool:
     """Queue the row for another try at its own time, or fail it once its retry window is over. Returns whether
-    it will be tried again. Never sooner than the provider's Retry-After, when `exc` carries one."""
+    it will be tried again. A 429 with a Retry-After waits just that long (the provider says when it will take
+    the message; backing off further would only slow the send below its quota); other errors back off, and
+    never sooner than a Retry-After."""
     if row.retry_until is None:
         row.retry_until = now + timedelta(hours=settings.DELIVERY_RETRY_WINDOW_HOURS)
     if now >= row.retry_until:
@@ -86,7 +94,8 @@ def retry_later(row: Delivery, error: str, now: datetime, exc: BaseException | N
         row.error = f"gave up after {hours:g} h of transient errors ({row.attempts} tries); the last: {error}"
         row.error = row.error[:ERROR_TEXT_LIMIT]
         return False
-    wait = timedelta(seconds=max(backoff(max(row.attempts - 1, 0)), retry_after(exc)))
+    asked = retry_after(exc)
+    wait = timedelta(seconds=asked if asked and throttled(exc) else max(backoff(max(row.attempts - 1, 0)), asked))
     row.status, row.error = Delivery.Status.QUEUED, error
     row.next_attempt_at = min(now + wait, row.retry_until)
     return True
