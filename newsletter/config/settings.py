@@ -298,6 +298,11 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 # Past this share of permanent failures (once enough outcomes are in) the send pauses itself.
 DELIVERY_PAUSE_ERROR_RATE = env_float("DELIVERY_PAUSE_ERROR_RATE", 0.2)
 DELIVERY_PAUSE_MIN_OUTCOMES = env_int("DELIVERY_PAUSE_MIN_OUTCOMES", 50)
+# Past this share of complaints among the messages a running send delivered, it pauses itself: Gmail and Yahoo
+# (2024) and Outlook.com (2025) ask bulk senders to stay under 0.1% and never reach 0.3%. Only once this many
+# were delivered: one complaint among the first hundred is chance, not a verdict on the send.
+DELIVERY_PAUSE_COMPLAINT_RATE = env_float("DELIVERY_PAUSE_COMPLAINT_RATE", 0.003)
+DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED = env_int("DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED", 1000)
 # A message that kills its worker each time must not loop forever: after this many workers died holding one
 # reader's row, the row is ambiguous, not queued again.
 DELIVERY_MAX_INTERRUPTIONS = env_int("DELIVERY_MAX_INTERRUPTIONS", 3)

@@ -329,9 +329,10 @@ def pause_if_failing(digest_id: int) -> bool:
         return False
     if outcomes["failed"] / outcomes["done"] <= settings.DELIVERY_PAUSE_ERROR_RATE:
         return False
-    paused = digest_states.attempt(digest_id, "self_pause")
+    reason = f"{outcomes['failed']} of {outcomes['done']} deliveries failed"
+    paused = digest_states.attempt(digest_id, "self_pause", pause_reason=reason)
     if paused:
-        log.error("digest %s paused: %s of %s deliveries failed", digest_id, outcomes["failed"], outcomes["done"])
+        log.error("digest %s paused: %s", digest_id, reason)
     return paused
 
 

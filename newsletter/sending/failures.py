@@ -51,7 +51,10 @@ def refuses_recipient(exc: BaseException) -> bool:
 
 
 def breaks_connection(exc: BaseException) -> bool:
-    """A transient refusal of one recipient leaves the connection usable; anything else ends the chunk."""
+    """A transient refusal of one recipient, or a provider's 429 (one request too early: the token bucket paces
+    the next ones), leaves the connection usable; anything else ends the chunk."""
+    if throttled(exc):
+        return False
     return not (isinstance(exc, smtplib.SMTPRecipientsRefused) and smtp_code(exc) != SMTP_SERVICE_UNAVAILABLE)
 
 
