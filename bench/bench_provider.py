@@ -11,12 +11,10 @@ Everything runs on its own database (<bench db>_provider), its own redis-server 
 """
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -36,6 +34,8 @@ TARGET_SHARE_OF_QUOTA = 0.9  # the issue's target: the quota is the limit, not u
 PEAK_RSS_MB = 300  # the issue's limit per worker process
 SMALL_QUOTA = 14  # a small account's quota, held for a minute
 SMALL_QUOTA_SECONDS = 60
+SMALL_QUOTA_READERS = SMALL_QUOTA * (SMALL_QUOTA_SECONDS + 15)  # a minute of steady sending, and a start and an end
+STEADY_AFTER_SECONDS = 5  # the minute measured starts this long after the first message (workers warming up)
 SMALL_QUOTA_TOLERANCE = 0.01  # within 1% of it
 KEEP_BODIES = 500  # bodies the bare loop posts again, in turn
 BARE_MESSAGES = 10_000  # enough for a steady rate at the quota; at most the send's size
@@ -135,17 +135,17 @@ def small_quota(database_url: str, broker_url: str, tmp: Path) -> tuple[float, i
     provider = Provider(SMALL_QUOTA)
     workers = started_workers(provider_env(database_url, broker_url, provider.url, SMALL_QUOTA), broker_url, tmp)
     try:
-        prepare(SMALL_QUOTA * SMALL_QUOTA_SECONDS)
+        prepare(SMALL_QUOTA_READERS)
         day = timezone.now().date()
         env = provider_env(database_url, broker_url, provider.url, SMALL_QUOTA)
         sent, _, _ = timed_send(env, day, workers)
-        stats = provider.get("_stats")
+        stats = provider.get(f"_stats?after={STEADY_AFTER_SECONDS}&window={SMALL_QUOTA_SECONDS}")
     finally:
         stop(workers)
         provider.stop()
     unsent = Delivery.objects.filter(digest__date=day).exclude(status=Delivery.Status.SENT).count()
     print(f"  quota {SMALL_QUOTA}/s: {json.dumps(stats)}", file=sys.stderr)
-    return stats["rate"], sent, unsent, stats["refused"].get("429 quota", 0)
+    return stats["window_rate"], sent, unsent, stats["refused"].get("429 quota", 0)
 
 
 def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tuple:
@@ -163,52 +163,22 @@ def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tupl
         bodies = provider.get("_bodies")
         provider.reset()
         concurrency = int(os.environ.get("DELIVERY_CONCURRENCY", "32"))
-        bare_rate = bare_loop(provider.url, broker_url, bodies, min(size, BARE_MESSAGES), concurrency)
+        bare_rate = bare_loop(provider.url, broker_url, bodies, min(size, BARE_MESSAGES), concurrency, tmp)
     finally:
         stop(workers)
         provider.stop()
     return sent, wall, rate, stats["rate"], peaks, bare_rate, stats
 
 
-def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int) -> float:
+def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, tmp: Path) -> float:
     """The bodies the provider took, posted again by WORKERS processes of `concurrency` threads each, each post
-    after a token from the same kind of bucket: messages/s, first post to last answer."""
-    context = multiprocessing.get_context("fork")
+    after a token from the same kind of bucket (bench/bareposts.py): messages/s, first post to last answer."""
+    bodies_file = tmp / "bodies.json"
+    bodies_file.write_text(json.dumps(bodies))
+    each = messages // WORKERS
     started = time.perf_counter()
-    processes = [
-        context.Process(target=post_bodies, args=(url, redis_url, bodies, messages // WORKERS, concurrency, i))
-        for i in range(WORKERS)
-    ]
+    command = [sys.executable, "-m", "bench.bareposts", url, redis_url, str(bodies_file), str(each)]
+    processes = [subprocess.Popen([*command, str(concurrency), str(QUOTA)], cwd=ROOT) for _ in range(WORKERS)]
     for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
-    return messages // WORKERS * WORKERS / (time.perf_counter() - started)
-
-
-def post_bodies(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, worker: int) -> None:
-    import redis
-    import requests
-
-    from newsletter.sending.ratelimit import TokenBucket
-
-    bucket = TokenBucket(redis.Redis.from_url(redis_url), "bench-bare", QUOTA)
-    headers = {"Content-Type": "application/json", "Accept": "application/json", "X-Postmark-Server-Token": "bare"}
-    turns = iter(range(messages))
-    lock = threading.Lock()
-
-    def post() -> None:
-        session = requests.Session()
-        while True:
-            with lock:
-                i = next(turns, None)
-            if i is None:
-                return
-            bucket.take()
-            session.post(f"{url}email", data=bodies[(i * WORKERS + worker) % len(bodies)], headers=headers, timeout=30)
-
-    threads = [threading.Thread(target=post) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        process.wait()
+    return each * WORKERS / (time.perf_counter() - started)

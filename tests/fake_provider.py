@@ -135,8 +135,9 @@ class FakeProvider:
             writer.close()
 
     async def answer(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], dict | list]:
-        if method == "GET" and path == "/_stats":
-            return 200, {}, self.stats()
+        if method == "GET" and path.startswith("/_stats"):
+            query = dict(part.split("=", 1) for part in path.partition("?")[2].split("&") if "=" in part)
+            return 200, {}, self.stats(float(query.get("after", 0)), float(query.get("window", 0)))
         if method == "GET" and path == "/_bodies":
             return 200, {}, self.bodies
         if method == "POST" and path == "/_reset":
@@ -185,8 +186,11 @@ class FakeProvider:
 
     # --- what it saw ------------------------------------------------------------------------------------------
 
-    def stats(self) -> dict:
+    def stats(self, after: float = 0.0, window: float = 0.0) -> dict:
+        """What it saw; with a `window`, also the rate over that many seconds from `after` s past the first
+        acceptance (a steady stretch: no start-up, no tail)."""
         return {
+            "window_rate": window_rate(self.accepted_at, after, window) if window else None,
             "accepted": sum(self.accepted.values()),
             "recipients": len(self.accepted),
             "duplicates": sum(n - 1 for n in self.accepted.values()),
@@ -221,6 +225,15 @@ def busiest(times: list[float], window: float = QUOTA_WINDOW_SECONDS) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def window_rate(times: list[float], after: float, window: float) -> float | None:
+    """Events/s over [first + after, first + after + window), or None when the events end before it does."""
+    ordered = sorted(times)
+    if not ordered or ordered[-1] < ordered[0] + after + window:
+        return None
+    start = ordered[0] + after
+    return sum(start <= t < start + window for t in ordered) / window
 
 
 def rate(times: list[float], skip: int = 0) -> float:
