@@ -51,6 +51,7 @@ def run(size: int) -> list[Row]:
         try:
             reset()
             small = small_quota(database_url, broker.url, tmp)
+            serial_sent, serial_rate = one_at_a_time(database_url, broker.url, tmp)
             big = full_quota(database_url, broker.url, tmp, size)
         finally:
             broker.stop()
@@ -60,6 +61,7 @@ def run(size: int) -> list[Row]:
             f">= {TARGET_SHARE_OF_QUOTA:.0%} of quota", rate >= TARGET_SHARE_OF_QUOTA * QUOTA),
         Row("provider", "msgs/s at the provider, first-last", provider_rate, f"quota {QUOTA}/s", QUOTA),
         Row("provider", "bare loop msgs/s, same concurrency", bare_rate, f"quota {QUOTA}/s", QUOTA),
+        Row("provider", f"msgs/s, one request at a time, {serial_sent} msgs", serial_rate, f"quota {QUOTA}/s", QUOTA),
         Row("provider", f"wall time s, {sent} msgs", wall, "at the quota", sent / QUOTA),
         Row("provider", "429s past the quota (all retried)", stats["refused"].get("429 quota", 0)),
     ]  # fmt: skip
@@ -148,13 +150,27 @@ def small_quota(database_url: str, broker_url: str, tmp: Path) -> tuple[float, i
     return stats["window_rate"], sent, unsent, stats["refused"].get("429 quota", 0)
 
 
+def one_at_a_time(database_url: str, broker_url: str, tmp: Path) -> tuple[int, float]:
+    """The same readers as the 14/s minute, with DELIVERY_CONCURRENCY=1 and the 1,000/s quota: how fast two
+    processes go one request at a time, as they did before requests went in flight together."""
+    provider = Provider(QUOTA)
+    env = provider_env(database_url, broker_url, provider.url, QUOTA) | {"DELIVERY_CONCURRENCY": "1"}
+    workers = started_workers(env, broker_url, tmp)
+    try:
+        sent, rate, _ = timed_send(env, timezone.now().date() + timedelta(days=1), workers)
+    finally:
+        stop(workers)
+        provider.stop()
+    return sent, rate
+
+
 def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tuple:
     provider = Provider(QUOTA, keep=KEEP_BODIES)
     env = provider_env(database_url, broker_url, provider.url, QUOTA)
     workers = started_workers(env, broker_url, tmp)
     try:
         prepare(size)
-        day = timezone.now().date() + timedelta(days=1)
+        day = timezone.now().date() + timedelta(days=2)
         started = time.perf_counter()
         sent, rate, peaks = timed_send(env, day, workers)
         wall = time.perf_counter() - started
