@@ -236,8 +236,11 @@ def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCo
     with wire.open_wire(provider_bucket()) as line:
         batches_open = 1 if line.concurrency == 1 else -(-line.concurrency // CLAIM_BATCH_SIZE) + 1
         for rows_of_batch in batched(rows, CLAIM_BATCH_SIZE):
-            if line.stopped or not lease.keep():
-                break  # the connection ended, or the sweeper gave the chunk to the live workers
+            if line.stopped:
+                break  # the connection ended: the rest of the chunk waits (below)
+            if not lease.keep():
+                lost = True  # too slow to renew: the sweeper gave the chunk to the live workers
+                break
             won = claim(digest.pk, [row.pk for row in rows_of_batch], lease.token)
             batch = Batch()
             for row in (row for row in rows_of_batch if row.pk in won):
