@@ -5,7 +5,8 @@ quota of 200 messages/s, answering on purpose with 429s, 5xx and no answer at al
 
 What must hold: every active reader got exactly one message, nobody else did, the ledger explains every one of
 them (the provider's message id on each sent row, one attempt per request the provider saw), the provider
-accepted no more than its quota in any second, and the workers never asked for more than it over time. The full-size figures are `BENCH_ONLY=provider make bench`."""
+accepted no more than its quota in any second, and the workers never asked for more than it over time. The
+full-size figures are `BENCH_ONLY=provider make bench`."""
 
 import os
 import shutil
