@@ -70,11 +70,13 @@ def preview_subscriber(request: HttpRequest) -> Subscriber:
 
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):
-    list_display = ("date", "status", "paper_count", "progress", "send_started_at", "sent_at", "preview_link")
+    list_display = (
+        "date", "status", "pause_reason", "paper_count", "progress", "send_started_at", "sent_at", "preview_link"
+    )  # fmt: skip
     list_filter = ("status",)
     date_hierarchy = "date"
-    fields = ("date", "status", "editor_note", "note_preview", "ledger", "send_started_at", "sent_at")
-    readonly_fields = ("date", "status", "note_preview", "ledger", "send_started_at", "sent_at")
+    fields = ("date", "status", "pause_reason", "editor_note", "note_preview", "ledger", "send_started_at", "sent_at")
+    readonly_fields = ("date", "status", "pause_reason", "note_preview", "ledger", "send_started_at", "sent_at")
     inlines = [DigestPaperInline]
     actions = ["approve_selected", "pause_selected", "resume_selected", "retry_failed_selected", "cancel_selected"]
 

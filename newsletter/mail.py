@@ -14,6 +14,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 
+from newsletter.emails import signing
 from newsletter.emails.header_values import envelope_address as parsed_envelope_address
 from newsletter.emails.mime import wire_bytes
 
@@ -224,7 +225,7 @@ class SMTPBackend(DjangoSMTPBackend):
         encoding = email_message.encoding or settings.DEFAULT_CHARSET
         envelope_from = envelope_address(email_message.from_email, encoding)
         envelope_to = [envelope_address(address, encoding) for address in recipients]
-        data = wire_bytes(email_message)
+        data = signing.sign(wire_bytes(email_message))
         try:
             self.connection.sendmail(envelope_from, envelope_to, data)
         except smtplib.SMTPException:

@@ -22,6 +22,8 @@ class Digest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     send_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Why the send paused itself (failures, complaints), for the editor who resumes it; cleared on resume.
+    pause_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-date"]

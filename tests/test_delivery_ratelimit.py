@@ -19,8 +19,8 @@ def client(redis_url) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
 
 
-def bucket(client: redis.Redis, rate: float, capacity: int = 1, name: str | None = None) -> TokenBucket:
-    return TokenBucket(client, name or f"test-{uuid.uuid4().hex}", rate, capacity)
+def bucket(client: redis.Redis, rate: float, capacity: int = 1, name: str | None = None, ahead: int = 0) -> TokenBucket:
+    return TokenBucket(client, name or f"test-{uuid.uuid4().hex}", rate, capacity, ahead)
 
 
 def polled(buckets: list[TokenBucket], seconds: float, step: float = 0.003) -> int:
@@ -57,6 +57,28 @@ def test_a_burst_allowance_is_granted_once_then_the_rate_holds(client):
     assert waited([bucket(client, 14, capacity=5)], seconds=10) == 5 + 140
 
 
+def late(buckets: list[TokenBucket], seconds: float, lateness: float) -> int:
+    """Senders that come back `lateness` seconds after they were told to (a thread the scheduler woke late);
+    a reserved token is sent at its due instant plus the lateness, and that sender asks again at once."""
+    now, count, turn = START, 0, 0
+    while now <= START + seconds + WINDOW_SLACK:
+        wait = buckets[turn % len(buckets)].try_take(now=now)
+        if wait <= 0:
+            count += 1
+        now += abs(wait) + lateness
+        turn += 1
+    return count
+
+
+def test_late_senders_lose_the_quota_unless_tokens_are_reserved_ahead(client):
+    lost = late([bucket(client, 14)], seconds=10, lateness=0.01)
+    assert lost < 141 - 10  # 10 ms late each time: over a tenth of the quota gone
+    name = f"shared-{uuid.uuid4().hex}"
+    # Three senders reserving ahead: each late one has its token waiting, and none is lost or spent twice.
+    kept = late([bucket(client, 14, name=name, ahead=2) for _ in range(3)], seconds=10, lateness=0.01)
+    assert 141 <= kept <= 141 + 2  # the two reserved ahead, due just after the ten seconds
+
+
 def test_a_refused_take_says_how_long_to_wait(client):
     b = bucket(client, 4)
     assert b.try_take(now=START) == 0
@@ -73,6 +95,10 @@ def test_take_sleeps_until_the_token_is_there(client):
     b.try_take()  # the clock here is Redis's own: the next token is about half a second away
     b.take(sleep=slept.append)
     assert slept and 0 < slept[0] <= 0.5
+    reserving, slept = bucket(client, 2, ahead=1), []
+    reserving.take(sleep=slept.append)
+    reserving.take(sleep=slept.append)  # the next, reserved: due in half a second, taken without asking again
+    assert len(slept) == 1 and 0 < slept[0] <= 0.5
 
 
 def test_the_bucket_is_per_provider_and_off_without_a_rate(settings, redis_url):

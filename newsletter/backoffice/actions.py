@@ -132,7 +132,9 @@ def resume(digest_id: int, user=None) -> Digest:
         started = Digest.objects.filter(pk=digest_id, send_started_at__isnull=False).exists() or (
             Delivery.objects.filter(digest_id=digest_id).exists()
         )
-        digest = digest_states.move(digest_id, "resume", EDITOR, Status.SENDING if started else Status.APPROVED)
+        digest = digest_states.move(
+            digest_id, "resume", EDITOR, Status.SENDING if started else Status.APPROVED, pause_reason=""
+        )
         if digest.status == Status.SENDING:
             fanout.fan_out(digest_id)
         audit.record(user, "resume", digest)

@@ -185,9 +185,23 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 # Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"] (provider keys, webhook secret).
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+# A provider's API waits EMAIL_TIMEOUT too (anymail's own default is 30 s), unless ANYMAIL_REQUESTS_TIMEOUT says.
+ANYMAIL["REQUESTS_TIMEOUT"] = env_float("ANYMAIL_REQUESTS_TIMEOUT", EMAIL_TIMEOUT)
 DIGEST_FROM_EMAIL = env_str("DIGEST_FROM_EMAIL", "Daily Papers <digest@localhost>")
 DEFAULT_FROM_EMAIL = DIGEST_FROM_EMAIL
+# DKIM for the mail we hand to an SMTP server ourselves (newsletter/emails/signing.py); a provider's API signs
+# with its own keys. The key as PEM text (newlines may be written \n) or a file; the selector names its DNS
+# record, <selector>._domainkey.<domain>; the domain defaults to the From address's, which DMARC aligns with.
+DKIM_PRIVATE_KEY = env_str("DKIM_PRIVATE_KEY").replace("\\n", "\n")
+DKIM_PRIVATE_KEY_PATH = env_str("DKIM_PRIVATE_KEY_PATH")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR")
+DKIM_DOMAIN = env_str("DKIM_DOMAIN") or DIGEST_FROM_EMAIL.rpartition("@")[2].strip(" >")
+if (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_PATH) and not DKIM_SELECTOR:
+    raise ImproperlyConfigured("DKIM_PRIVATE_KEY(_PATH) is set without DKIM_SELECTOR: the signature would name no key")
 SERVER_EMAIL = DIGEST_FROM_EMAIL
+# The sender's postal address, for the footer: CAN-SPAM asks one of commercial mail to US readers.
+# `manage.py check_sending` warns while it is unset.
+DIGEST_POSTAL_ADDRESS = env_str("DIGEST_POSTAL_ADDRESS")
 DIGEST_LIST_ID = env_str("DIGEST_LIST_ID", f"Daily Papers <daily-papers.{_site.hostname or 'localhost'}>")
 
 # --- The product --------------------------------------------------------------------------------
@@ -251,6 +265,11 @@ if REVIEW_MISSED_POLICY not in ("skip", "trending_only"):
 DELIVERY_RATE_PER_SECOND = env_float("DELIVERY_RATE_PER_SECOND", 0.0)
 # Tokens the bucket holds when idle; 1 means messages are spread evenly, never sent in a burst.
 DELIVERY_RATE_BURST = env_int("DELIVERY_RATE_BURST", 1)
+# Messages in flight per worker process through a provider's HTTP API (anymail; SMTP sends one at a time).
+# Each is a request answered after 30-150 ms: one at a time a process sends ~20 messages/s at 50 ms, while
+# 32 carry ~600/s, so two processes fill a 1,000/s quota; the token bucket above still holds the total to
+# the quota. More costs a thread and a rendered message each, and rows in flight when a worker is killed.
+DELIVERY_CONCURRENCY = env_int("DELIVERY_CONCURRENCY", 32)
 # A worker holds the chunk it sends under a lease, renewed every third of this while it sends: a worker that has
 # not renewed it for this long is dead, and the sweeper hands its chunk to the live ones. Longer than two
 # EMAIL_TIMEOUTs, so a live worker waiting on one slow server keeps its chunk.
@@ -277,6 +296,11 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 # Past this share of permanent failures (once enough outcomes are in) the send pauses itself.
 DELIVERY_PAUSE_ERROR_RATE = env_float("DELIVERY_PAUSE_ERROR_RATE", 0.2)
 DELIVERY_PAUSE_MIN_OUTCOMES = env_int("DELIVERY_PAUSE_MIN_OUTCOMES", 50)
+# Past this share of complaints among the messages a running send delivered, it pauses itself: Gmail and Yahoo
+# (2024) and Outlook.com (2025) ask bulk senders to stay under 0.1% and never reach 0.3%. Only once this many
+# were delivered: one complaint among the first hundred is chance, not a verdict on the send.
+DELIVERY_PAUSE_COMPLAINT_RATE = env_float("DELIVERY_PAUSE_COMPLAINT_RATE", 0.003)
+DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED = env_int("DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED", 1000)
 # A message that kills its worker each time must not loop forever: after this many workers died holding one
 # reader's row, the row is ambiguous, not queued again.
 DELIVERY_MAX_INTERRUPTIONS = env_int("DELIVERY_MAX_INTERRUPTIONS", 3)

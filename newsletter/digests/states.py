@@ -79,7 +79,8 @@ ACTIONS: tuple[Action, ...] = (
         (SYSTEM,),
         _from((Status.SENDING,), Status.PAUSED),
         "paused",
-        "more than DELIVERY_PAUSE_ERROR_RATE of the outcomes failed",
+        "more than DELIVERY_PAUSE_ERROR_RATE of the outcomes failed, or DELIVERY_PAUSE_COMPLAINT_RATE of the "
+        "delivered complained (the reason is kept for the admin)",
     ),
     Action(
         "resume",

@@ -6,12 +6,14 @@ row is newsletter.sending.failures; the digest's own states are newsletter.diges
 """
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, timedelta
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.core import mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -19,7 +21,7 @@ from django.utils import timezone
 from newsletter.digests import states as digest_states
 from newsletter.emails.render import digest_email
 from newsletter.models import Delivery, Digest
-from newsletter.sending import failures
+from newsletter.sending import failures, wire
 from newsletter.sending.history import already_sent
 from newsletter.sending.ledger import (
     CLAIM_BATCH_SIZE,
@@ -34,7 +36,8 @@ from newsletter.sending.ledger import (
     fix_recipients,
     record,
 )
-from newsletter.sending.ratelimit import TokenBucket, provider_bucket
+from newsletter.sending.ratelimit import provider_bucket
+from newsletter.sending.wire import Sent
 from papers.interests import negative_pattern, read_many
 from papers.models import Paper, day_end
 from papers.ranking import (
@@ -151,31 +154,53 @@ def editions(digest: Digest, subscribers: list[Subscriber]) -> dict[str, Edition
     return found
 
 
-def send_one(digest: Digest, row: Delivery, edition: Edition, connection: object, bucket: TokenBucket | None) -> None:
-    """Render and send one reader's digest; on success the row says sent, with the provider's message id."""
+@dataclass
+class Composed:
+    """One reader's rendered digest, and what went into it."""
+
+    message: EmailMessage
+    shown: list[Paper]
+    picks: list[tuple[Pick, Paper]]
+
+
+def compose(digest: Digest, row: Delivery, edition: Edition) -> Composed:
     subscriber = row.subscriber
     picks = edition.for_reader(subscriber)
     shown = edition.trending_for(subscriber)
-    message = digest_email(digest, subscriber, shown, picks)
-    message.connection = connection
-    if bucket:
-        bucket.take()
-    message.send()
-    status = getattr(message, "anymail_status", None)
+    return Composed(digest_email(digest, subscriber, shown, picks), shown, picks)
+
+
+def mark_sent(row: Delivery, composed: Composed) -> None:
+    """The row says sent, with the provider's message id (or our Message-ID) and the papers it carried."""
+    status = getattr(composed.message, "anymail_status", None)
     provider_id = status.message_id if status is not None else None
-    row.message_id = str(message.extra_headers["Message-ID"] if provider_id is None else provider_id)[:300]
+    message_id = composed.message.extra_headers["Message-ID"] if provider_id is None else provider_id
+    row.message_id = str(message_id)[:300]
     row.status, row.sent_at, row.error, row.next_attempt_at = Delivery.Status.SENT, timezone.now(), "", None
-    row.paper_ids = [p.pk for p in shown] + [pick.paper_id for pick, _ in picks]
+    row.paper_ids = [p.pk for p in composed.shown] + [pick.paper_id for pick, _ in composed.picks]
 
 
 @dataclass
 class Batch:
-    """The outcomes of one claimed batch, as they are decided."""
+    """One claimed batch: its rows on the wire, then their outcomes as they are decided."""
 
-    done: list[Delivery]
-    rejected: dict[int, str]  # subscriber → why the receiving side refused the address for good
-    broken: Delivery | None = None  # the row whose error ended the connection: the rest waits as long
+    done: list[Delivery] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)  # subscriber → why the receiving side refused for good
+    on_wire: list[tuple[Delivery, "Future[Sent]", Composed]] = field(default_factory=list)
+    untried: list[Delivery] = field(default_factory=list)  # claimed, never sent: the connection had ended
     lost: bool = False  # the lease ran out mid-batch
+
+    def settled(self) -> bool:
+        return all(future.done() for _, future, _ in self.on_wire)
+
+
+@dataclass
+class Stop:
+    """Why the chunk stopped sending: the row whose error ended the connection (the rest waits as long)."""
+
+    broken: Delivery | None = None
+    until: datetime | None = None
+    error: str = ""
 
 
 def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
@@ -200,72 +225,99 @@ def send_chunk(digest_id: int, subscriber_ids: list[int]) -> SendCounts:
 
 
 def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCounts) -> None:
+    """Claim, render, send and record, CLAIM_BATCH_SIZE rows at a time. With many messages in flight (a
+    provider's HTTP API) the next batches are claimed and rendered while earlier ones are on the wire: at most
+    enough batches to keep the wire busy, plus the one being rendered, are in `sending` at once."""
     by_frequency = editions(digest, [row.subscriber for row in rows])
     hashes = [email_hash(row.subscriber.email) for row in rows]
     suppressed = set(Suppression.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True))
-    bucket = provider_bucket()
-    with mail.get_connection() as connection:
+    stop, lost = Stop(), False
+    open_batches: deque[Batch] = deque()
+    with wire.open_wire(provider_bucket()) as line:
+        batches_open = 1 if line.concurrency == 1 else -(-line.concurrency // CLAIM_BATCH_SIZE) + 1
         for rows_of_batch in batched(rows, CLAIM_BATCH_SIZE):
+            if line.stopped:
+                break  # the connection ended: the rest of the chunk waits (below)
             if not lease.keep():
-                return  # too slow to renew: the sweeper gave the chunk to the live workers
+                lost = True  # too slow to renew: the sweeper gave the chunk to the live workers
+                break
             won = claim(digest.pk, [row.pk for row in rows_of_batch], lease.token)
-            batch = Batch(done=[], rejected={})
+            batch = Batch()
             for row in (row for row in rows_of_batch if row.pk in won):
                 row.attempts += 1  # as the claim counted it
-                if batch.broken:
-                    # Never tried: the attempt is given back, and the row waits as long, for the same reason.
-                    row.attempts -= 1
-                    row.status, row.next_attempt_at = Delivery.Status.QUEUED, batch.broken.next_attempt_at
-                    row.error = batch.broken.error
-                    counts.retry += 1
+                if line.stopped:
+                    batch.untried.append(row)
                 elif won[row.pk] != Subscriber.Status.ACTIVE or email_hash(row.subscriber.email) in suppressed:
                     why = "suppressed" if won[row.pk] == Subscriber.Status.ACTIVE else won[row.pk]
                     row.status, row.error = Delivery.Status.SKIPPED, f"subscriber is {why}"
                     counts.skipped += 1
+                    batch.done.append(row)
                 elif lease.keep():
-                    send_or_note(digest, row, by_frequency[row.subscriber.frequency], connection, bucket, batch, counts)
+                    try:
+                        composed = compose(digest, row, by_frequency[row.subscriber.frequency])
+                    except Exception as exc:  # noqa: BLE001 - a message that cannot be made is the row's failure
+                        note_failure(row, exc, batch, counts, stop)
+                        batch.done.append(row)
+                    else:
+                        batch.on_wire.append((row, line.submit(composed.message, row.retry_until), composed))
                 else:
                     batch.lost = True  # the sweeper took the chunk: what is left of the batch is its to resolve
                     break
-                batch.done.append(row)
-            record(lease.token, batch.done)
+            open_batches.append(batch)
             if batch.lost:
-                return
-            if batch.rejected:
-                count_rejections(batch.rejected, settings.DELIVERY_REJECTION_LIMIT)
-            if batch.broken:
-                broken = batch.broken
-                defer_rest(digest.pk, [row.subscriber_id for row in rows], broken.next_attempt_at, broken.error)
-                return
-            if any(row.status == Delivery.Status.FAILED for row in batch.done):
-                pause_if_failing(digest.pk)
+                lost = True
+                break
+            while open_batches and (len(open_batches) >= batches_open or open_batches[0].settled()):
+                settle(digest.pk, open_batches.popleft(), lease, counts, stop, line)
+        while open_batches:
+            settle(digest.pk, open_batches.popleft(), lease, counts, stop, line)
+    if stop.until and not lost:
+        defer_rest(digest.pk, [row.subscriber_id for row in rows], stop.until, stop.error)
 
 
-def send_or_note(
-    digest: Digest,
-    row: Delivery,
-    edition: Edition,
-    connection: object,
-    bucket: TokenBucket | None,
-    batch: Batch,
-    counts: SendCounts,
-) -> None:
-    """Send one row; on an error, decide its fate: another try later, or failed (and a refused address noted)."""
-    try:
-        send_one(digest, row, edition, connection, bucket)
-        counts.sent += 1
+def settle(digest_id: int, batch: Batch, lease: Lease, counts: SendCounts, stop: Stop, line: wire.Wire) -> None:
+    """Wait for the batch's messages, decide each row's outcome and write them together."""
+    for row, future, composed in batch.on_wire:
+        sent = future.result()
+        if not sent.tried:
+            batch.untried.append(row)
+        elif sent.error is not None:
+            note_failure(row, sent.error, batch, counts, stop)
+            batch.done.append(row)
+        else:
+            mark_sent(row, composed)
+            counts.sent += 1
+            batch.done.append(row)
+    if batch.untried and stop.until is None:
+        # The row whose error stopped the wire failed for good (its retry window was over): the others wait
+        # a first retry's time for the same reason.
+        stop.until = timezone.now() + timedelta(seconds=failures.backoff(0))
+        stop.error = failures.describe(line.stop_error) if line.stop_error else "not sent: the connection ended"
+    for row in batch.untried:
+        # Never tried: the attempt is given back, and the row waits as long, for the same reason.
+        row.attempts -= 1
+        row.status, row.next_attempt_at, row.error = Delivery.Status.QUEUED, stop.until, stop.error
+        counts.retry += 1
+        batch.done.append(row)
+    record(lease.token, batch.done)
+    if batch.rejected:
+        count_rejections(batch.rejected, settings.DELIVERY_REJECTION_LIMIT)
+    if any(row.status == Delivery.Status.FAILED for row in batch.done):
+        pause_if_failing(digest_id)
+
+
+def note_failure(row: Delivery, exc: BaseException, batch: Batch, counts: SendCounts, stop: Stop) -> None:
+    """Decide a row's fate after an error: another try later, or failed (and a refused address noted)."""
+    error = failures.describe(exc)
+    if not failures.is_transient(exc):
+        row.status, row.error, row.next_attempt_at = Delivery.Status.FAILED, error, None
+        if failures.refuses_recipient(exc):
+            batch.rejected[row.subscriber_id] = error
+    elif failures.retry_later(row, error, timezone.now(), exc):
+        counts.retry += 1
+        if failures.breaks_connection(exc) and stop.broken is None:
+            stop.broken, stop.until, stop.error = row, row.next_attempt_at, row.error
         return
-    except Exception as exc:  # noqa: BLE001 - every provider error is recorded on the row
-        error = failures.describe(exc)
-        if not failures.is_transient(exc):
-            row.status, row.error, row.next_attempt_at = Delivery.Status.FAILED, error, None
-            if failures.refuses_recipient(exc):
-                batch.rejected[row.subscriber_id] = error
-        elif failures.retry_later(row, error, timezone.now()):
-            counts.retry += 1
-            if failures.breaks_connection(exc):
-                batch.broken = row
-            return
     log.warning("delivery %s failed: %s", row.pk, row.error)
     counts.failed += 1
 
@@ -280,9 +332,10 @@ def pause_if_failing(digest_id: int) -> bool:
         return False
     if outcomes["failed"] / outcomes["done"] <= settings.DELIVERY_PAUSE_ERROR_RATE:
         return False
-    paused = digest_states.attempt(digest_id, "self_pause")
+    reason = f"{outcomes['failed']} of {outcomes['done']} deliveries failed"
+    paused = digest_states.attempt(digest_id, "self_pause", pause_reason=reason)
     if paused:
-        log.error("digest %s paused: %s of %s deliveries failed", digest_id, outcomes["failed"], outcomes["done"])
+        log.error("digest %s paused: %s", digest_id, reason)
     return paused
 
 

@@ -2,16 +2,21 @@
 soft bounces count against a threshold, a provider-side unsubscribe unsubscribes. Events arrive through
 newsletter/webhooks.py, stored once per event id; each is acted on here, once, in a task."""
 
+import logging
+
 from anymail.signals import EventType
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from newsletter.models import Delivery, WebhookEvent
+from newsletter.digests import states as digest_states
+from newsletter.models import Delivery, Digest, WebhookEvent
+from newsletter.sending.ledger import DELIVERED_STATUSES
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import suppress
 
+log = logging.getLogger(__name__)
 HARD_FAILURES = (EventType.BOUNCED, EventType.REJECTED)
 DETAIL_LIMIT = 2000
 
@@ -26,6 +31,8 @@ def apply_event(event_pk: int) -> None:
         if event.event_type == EventType.COMPLAINED:
             suppress(event.recipient, Suppression.Reason.COMPLAINT, event.detail[:300])
             mark(row, Delivery.Status.COMPLAINED, event)
+            if row is not None:
+                pause_if_complaints(row.digest_id)
         elif event.soft:
             count_soft_bounce(event)
         elif event.event_type in HARD_FAILURES:
@@ -38,6 +45,31 @@ def apply_event(event_pk: int) -> None:
             )
         event.processed_at = timezone.now()
         event.save(update_fields=["processed_at"])
+
+
+def pause_if_complaints(digest_id: int) -> bool:
+    """A running send pauses itself once its complaints pass DELIVERY_PAUSE_COMPLAINT_RATE of the messages it
+    delivered (at least DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED of them, so that the first complaint of a small
+    send does not stop it): Gmail and Yahoo junk or refuse a sender whose complaints reach 0.3%."""
+    if not Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).exists():
+        return False
+    counts = Delivery.objects.filter(digest_id=digest_id).aggregate(
+        delivered=Count("pk", filter=Q(status__in=DELIVERED_STATUSES)),
+        complained=Count("pk", filter=Q(status=Delivery.Status.COMPLAINED)),
+    )
+    delivered, complained = counts["delivered"], counts["complained"]
+    if delivered < settings.DELIVERY_PAUSE_COMPLAINT_MIN_DELIVERED:
+        return False
+    if complained / delivered <= settings.DELIVERY_PAUSE_COMPLAINT_RATE:
+        return False
+    reason = (
+        f"complaints at {complained / delivered:.2%} ({complained} of {delivered} delivered), past "
+        f"{settings.DELIVERY_PAUSE_COMPLAINT_RATE:.2%}"
+    )
+    paused = digest_states.attempt(digest_id, "self_pause", pause_reason=reason)
+    if paused:
+        log.error("digest %s paused: %s", digest_id, reason)
+    return paused
 
 
 def mark(row: Delivery | None, status: str, event: WebhookEvent) -> None:

@@ -21,6 +21,7 @@ from newsletter.models import Delivery
 # SMTP reply that closes the connection: the rest of the chunk must wait for a new one.
 SMTP_SERVICE_UNAVAILABLE = 421
 ERROR_TEXT_LIMIT = 1000
+HTTP_TOO_MANY_REQUESTS = 429
 
 
 def smtp_code(exc: BaseException) -> int | None:
@@ -34,7 +35,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, AnymailRecipientsRefused):
         return False
     if isinstance(exc, AnymailAPIError):
-        return exc.status_code is None or exc.status_code == 429 or exc.status_code >= 500
+        return exc.status_code is None or exc.status_code == HTTP_TOO_MANY_REQUESTS or exc.status_code >= 500
     code = smtp_code(exc)
     if code is not None:
         return 400 <= code < 500
@@ -50,7 +51,10 @@ def refuses_recipient(exc: BaseException) -> bool:
 
 
 def breaks_connection(exc: BaseException) -> bool:
-    """A transient refusal of one recipient leaves the connection usable; anything else ends the chunk."""
+    """A transient refusal of one recipient, or a provider's 429 (one request too early: the token bucket paces
+    the next ones), leaves the connection usable; anything else ends the chunk."""
+    if throttled(exc):
+        return False
     return not (isinstance(exc, smtplib.SMTPRecipientsRefused) and smtp_code(exc) != SMTP_SERVICE_UNAVAILABLE)
 
 
@@ -65,9 +69,26 @@ def backoff(retries: int) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-def retry_later(row: Delivery, error: str, now: datetime) -> bool:
+def retry_after(exc: BaseException | None) -> float:
+    """The seconds a provider's 429 or 503 asked us to wait (its Retry-After, in seconds), else 0."""
+    response = getattr(exc, "response", None)
+    value = getattr(response, "headers", {}).get("Retry-After", "") if response is not None else ""
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date, or nonsense: our own backoff decides
+        return 0.0
+
+
+def throttled(exc: BaseException | None) -> bool:
+    """The provider's 429: we were too fast, it is not down."""
+    return isinstance(exc, AnymailAPIError) and exc.status_code == HTTP_TOO_MANY_REQUESTS
+
+
+def retry_later(row: Delivery, error: str, now: datetime, exc: BaseException | None = None) -> bool:
     """Queue the row for another try at its own time, or fail it once its retry window is over. Returns whether
-    it will be tried again."""
+    it will be tried again. A 429 with a Retry-After waits just that long (the provider says when it will take
+    the message; backing off further would only slow the send below its quota); other errors back off, and
+    never sooner than a Retry-After."""
     if row.retry_until is None:
         row.retry_until = now + timedelta(hours=settings.DELIVERY_RETRY_WINDOW_HOURS)
     if now >= row.retry_until:
@@ -76,7 +97,8 @@ def retry_later(row: Delivery, error: str, now: datetime) -> bool:
         row.error = f"gave up after {hours:g} h of transient errors ({row.attempts} tries); the last: {error}"
         row.error = row.error[:ERROR_TEXT_LIMIT]
         return False
-    wait = timedelta(seconds=backoff(max(row.attempts - 1, 0)))
+    asked = retry_after(exc)
+    wait = timedelta(seconds=asked if asked and throttled(exc) else max(backoff(max(row.attempts - 1, 0)), asked))
     row.status, row.error = Delivery.Status.QUEUED, error
     row.next_attempt_at = min(now + wait, row.retry_until)
     return True

@@ -1,0 +1,202 @@
+"""Sending through a provider's HTTP API: personalized digests through the real pipeline (`send_digest` fanning
+out to two worker processes, ranking, rendering, the ledger, anymail's Postmark backend with
+DELIVERY_CONCURRENCY requests in flight per process) into the fake Postmark of tests/fake_provider.py, with 50 ms
+of latency and a quota of 1,000 messages/s. Next to it, in the same run, a bare loop: the bodies the provider
+received, posted again by two processes with as many requests in flight and the same token bucket, with
+nothing rendered and nothing recorded: what this machine, this provider and this quota allow.
+
+Then a quota of 14/s (a small account's) for a minute: the rate the provider saw against 14/s, and whether any
+429 was left unhandled (every reader sent in the end).
+Everything runs on its own database (<bench db>_provider), its own redis-server and its own fake provider.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+from django.utils import timezone
+
+from bench import Row, own_database
+from bench.bench_daily import wait_for_workers
+from bench.bench_send import prepare, reset, start_worker, timed_send
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2  # the issue's two worker processes on this two-core machine
+LATENCY_SECONDS = 0.05  # a provider's API answers in 30-150 ms
+QUOTA = 1000  # messages/s the provider accepts
+TARGET_SHARE_OF_QUOTA = 0.9  # the issue's target: the quota is the limit, not us
+PEAK_RSS_MB = 300  # the issue's limit per worker process
+SMALL_QUOTA = 14  # a small account's quota, held for a minute
+SMALL_QUOTA_SECONDS = 60
+SMALL_QUOTA_READERS = SMALL_QUOTA * (SMALL_QUOTA_SECONDS + 15)  # a minute of steady sending, and a start and an end
+STEADY_AFTER_SECONDS = 5  # the minute measured starts this long after the first message (workers warming up)
+SMALL_QUOTA_TOLERANCE = 0.01  # within 1% of it
+KEEP_BODIES = 500  # bodies the bare loop posts again, in turn
+BARE_MESSAGES = 10_000  # enough for a steady rate at the quota; at most the send's size
+
+
+def run(size: int) -> list[Row]:
+    from tests.private_redis import PrivateRedis
+
+    with own_database("provider") as database_url:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-provider-"))
+        broker = PrivateRedis(tmp)
+        broker.start()
+        try:
+            reset()
+            small = small_quota(database_url, broker.url, tmp)
+            serial_sent, serial_rate = one_at_a_time(database_url, broker.url, tmp)
+            big = full_quota(database_url, broker.url, tmp, size)
+        finally:
+            broker.stop()
+    sent, wall, rate, provider_rate, peaks, bare_rate, stats = big
+    rows = [
+        Row("provider", f"msgs/s, {WORKERS} workers, {sent} msgs", rate, f"quota {QUOTA}/s", QUOTA,
+            f">= {TARGET_SHARE_OF_QUOTA:.0%} of quota", rate >= TARGET_SHARE_OF_QUOTA * QUOTA),
+        Row("provider", "msgs/s at the provider, first-last", provider_rate, f"quota {QUOTA}/s", QUOTA),
+        Row("provider", "bare loop msgs/s, same concurrency", bare_rate, f"quota {QUOTA}/s", QUOTA),
+        Row("provider", f"msgs/s, one request at a time, {serial_sent} msgs", serial_rate, f"quota {QUOTA}/s", QUOTA),
+        Row("provider", f"wall time s, {sent} msgs", wall, "at the quota", sent / QUOTA),
+        Row("provider", "429s past the quota (all retried)", stats["refused"].get("429 quota", 0)),
+    ]  # fmt: skip
+    for i, peak in enumerate(peaks):
+        rows.append(Row("provider", f"worker {i} peak RSS MB", peak, "the issue's limit", PEAK_RSS_MB,
+                        f"<= {PEAK_RSS_MB} MB", peak <= PEAK_RSS_MB))  # fmt: skip
+    small_rate, small_sent, small_unsent, small_429 = small
+    rows += [
+        Row("provider", f"msgs/s over {SMALL_QUOTA_SECONDS} s, quota {SMALL_QUOTA}", small_rate,
+            f"quota {SMALL_QUOTA}/s", SMALL_QUOTA, f"within {SMALL_QUOTA_TOLERANCE:.0%}",
+            abs(small_rate - SMALL_QUOTA) <= SMALL_QUOTA_TOLERANCE * SMALL_QUOTA),
+        Row("provider", f"readers unsent at quota {SMALL_QUOTA} (429s: {small_429})", small_unsent, "none", 0,
+            "every 429 handled", small_unsent == 0 and small_sent > 0),
+    ]  # fmt: skip
+    return rows
+
+
+def provider_env(database_url: str, redis_url: str, provider_url: str, quota: int) -> dict[str, str]:
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "bench-token",
+        "ANYMAIL_POSTMARK_API_URL": provider_url,
+        "ANYMAIL_WEBHOOK_SECRET": "bench:webhook-secret",  # with DEBUG off, no provider goes without one
+        "DELIVERY_RATE_PER_SECOND": str(quota),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+class Provider:
+    """The fake provider in a process of its own, so that serving 1,000 requests/s costs the senders no GIL."""
+
+    def __init__(self, quota: int, keep: int = 0) -> None:
+        from tests.smtp_sink import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_provider", str(self.port), str(LATENCY_SECONDS), str(quota), str(keep)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def get(self, path: str) -> dict | list:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=60) as answer:  # noqa: S310 - our loopback server
+            return json.loads(answer.read())
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}_reset", method="POST"), timeout=60).close()  # noqa: S310
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def started_workers(env: dict[str, str], broker_url: str, tmp: Path) -> list[subprocess.Popen]:
+    workers = [start_worker(env, tmp) for _ in range(WORKERS)]
+    wait_for_workers(broker_url, WORKERS)
+    return workers
+
+
+def stop(workers: list[subprocess.Popen]) -> None:
+    for process in workers:
+        process.kill()
+        process.wait()
+
+
+def small_quota(database_url: str, broker_url: str, tmp: Path) -> tuple[float, int, int, int]:
+    """A minute's worth of readers at 14/s: the rate the provider saw, first to last, and what was left unsent."""
+    from newsletter.models import Delivery
+
+    provider = Provider(SMALL_QUOTA)
+    workers = started_workers(provider_env(database_url, broker_url, provider.url, SMALL_QUOTA), broker_url, tmp)
+    try:
+        prepare(SMALL_QUOTA_READERS)
+        day = timezone.now().date()
+        env = provider_env(database_url, broker_url, provider.url, SMALL_QUOTA)
+        sent, _, _ = timed_send(env, day, workers)
+        stats = provider.get(f"_stats?after={STEADY_AFTER_SECONDS}&window={SMALL_QUOTA_SECONDS}")
+    finally:
+        stop(workers)
+        provider.stop()
+    unsent = Delivery.objects.filter(digest__date=day).exclude(status=Delivery.Status.SENT).count()
+    print(f"  quota {SMALL_QUOTA}/s: {json.dumps(stats)}", file=sys.stderr)
+    return stats["window_rate"], sent, unsent, stats["refused"].get("429 quota", 0)
+
+
+def one_at_a_time(database_url: str, broker_url: str, tmp: Path) -> tuple[int, float]:
+    """The same readers as the 14/s minute, with DELIVERY_CONCURRENCY=1 and the 1,000/s quota: how fast two
+    processes go one request at a time, as they did before requests went in flight together."""
+    provider = Provider(QUOTA)
+    env = provider_env(database_url, broker_url, provider.url, QUOTA) | {"DELIVERY_CONCURRENCY": "1"}
+    workers = started_workers(env, broker_url, tmp)
+    try:
+        sent, rate, _ = timed_send(env, timezone.now().date() + timedelta(days=1), workers)
+    finally:
+        stop(workers)
+        provider.stop()
+    return sent, rate
+
+
+def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tuple:
+    provider = Provider(QUOTA, keep=KEEP_BODIES)
+    env = provider_env(database_url, broker_url, provider.url, QUOTA)
+    workers = started_workers(env, broker_url, tmp)
+    try:
+        prepare(size)
+        day = timezone.now().date() + timedelta(days=1)  # sent again from scratch: today's papers are news then
+        started = time.perf_counter()
+        sent, rate, peaks = timed_send(env, day, workers)
+        wall = time.perf_counter() - started
+        stats = provider.get("_stats")
+        print(f"  quota {QUOTA}/s: {json.dumps(stats)}", file=sys.stderr)
+        bodies = provider.get("_bodies")
+        provider.reset()
+        concurrency = int(os.environ.get("DELIVERY_CONCURRENCY", "32"))
+        bare_rate = bare_loop(provider.url, broker_url, bodies, min(size, BARE_MESSAGES), concurrency, tmp)
+    finally:
+        stop(workers)
+        provider.stop()
+    return sent, wall, rate, stats["rate"], peaks, bare_rate, stats
+
+
+def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, tmp: Path) -> float:
+    """The bodies the provider took, posted again by WORKERS processes of `concurrency` threads each, each post
+    after a token from the same kind of bucket (bench/bareposts.py): messages/s, first post to last answer."""
+    if not bodies:
+        return 0.0  # the send delivered nothing to post again
+    bodies_file = tmp / "bodies.json"
+    bodies_file.write_text(json.dumps(bodies))
+    each = messages // WORKERS
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "bench.bareposts", url, redis_url, str(bodies_file), str(each)]
+    processes = [subprocess.Popen([*command, str(concurrency), str(QUOTA)], cwd=ROOT) for _ in range(WORKERS)]
+    for process in processes:
+        process.wait()
+    return each * WORKERS / (time.perf_counter() - started)

@@ -1,0 +1,136 @@
+"""Putting rendered messages on the wire: one at a time over one connection (SMTP, the .eml outbox), or, for a
+provider's HTTP API (anymail), many at once from a bounded pool of threads, each with its own keep-alive
+connection.
+
+An HTTP API answers each message after tens of milliseconds of latency: one request at a time, a worker
+process sends about 20 messages/s at 50 ms however fast it renders, far below what providers accept. With
+DELIVERY_CONCURRENCY requests in flight the provider's quota is the limit again; the worker's thread keeps
+rendering the next messages (and claiming and recording batches) while the pool's threads wait on the network.
+
+Both wires take a token from the provider's bucket right before each request, and stop putting messages on the
+wire once one comes back with an error that ends the connection (a 421, a timeout, a 5xx, a 429): messages
+not yet sent then come back untried, and wait as long as the one refused (newsletter.sending.delivery).
+"""
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core import mail
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from newsletter.sending import failures
+from newsletter.sending.ratelimit import TokenBucket
+
+# Backends that speak a provider's HTTP API: each message is one request, so many may be in flight at once.
+# SMTP stays one connection, one message at a time (it pipelines the commands of each message instead).
+HTTP_API_BACKENDS = "anymail.backends."
+
+
+@dataclass
+class Sent:
+    """What became of one message: sent (no error), refused or failed (error), or never tried."""
+
+    error: BaseException | None = None
+    tried: bool = True
+
+
+class Wire:
+    """One message at a time, in the calling thread, over one connection opened for the wire's life."""
+
+    concurrency = 1
+
+    def __init__(self, bucket: TokenBucket | None) -> None:
+        self.bucket = bucket
+        self.stop_error: BaseException | None = None  # the first error that ended the connection
+        self.lock = threading.Lock()
+        self.connections: list = []
+        self.local = threading.local()
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_error is not None
+
+    def submit(self, message: EmailMessage, retry_until: datetime | None) -> "Future[Sent]":
+        future: Future[Sent] = Future()
+        future.set_result(self.transmit(message, retry_until))
+        return future
+
+    def connection(self) -> object:
+        """This thread's connection to the provider, opened at its first message and kept for the wire's life."""
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = mail.get_connection()
+            connection.open()  # else each send would open and close its own
+            with self.lock:
+                self.connections.append(connection)
+        return connection
+
+    def transmit(self, message: EmailMessage, retry_until: datetime | None) -> Sent:
+        if self.stopped:
+            return Sent(tried=False)
+        try:
+            if self.bucket:
+                self.bucket.take()
+            if self.stopped:  # it stopped while this thread waited for its token
+                return Sent(tried=False)
+            message.connection = self.connection()
+            message.send()
+        except Exception as exc:  # noqa: BLE001 - every provider error is the row's to record
+            if ends_connection(exc, retry_until):
+                with self.lock:
+                    self.stop_error = self.stop_error or exc
+            return Sent(error=exc)
+        return Sent()
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+
+
+class PooledWire(Wire):
+    """Up to `concurrency` messages in flight, one per thread of a pool, each thread with its own connection."""
+
+    def __init__(self, bucket: TokenBucket | None, concurrency: int) -> None:
+        super().__init__(bucket)
+        self.concurrency = concurrency
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send")
+
+    def submit(self, message: EmailMessage, retry_until: datetime | None) -> "Future[Sent]":
+        return self.pool.submit(self.transmit, message, retry_until)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        super().close()
+
+
+def ends_connection(exc: BaseException, retry_until: datetime | None) -> bool:
+    """An error after which the rest of the chunk waits, as newsletter.sending.delivery decides for the row (a row
+    past its retry window fails for good instead, and the chunk goes on)."""
+    past_window = retry_until is not None and timezone.now() >= retry_until
+    return failures.is_transient(exc) and failures.breaks_connection(exc) and not past_window
+
+
+def concurrency() -> int:
+    """Messages in flight per worker process: DELIVERY_CONCURRENCY for providers' HTTP APIs, else one."""
+    if settings.EMAIL_BACKEND.startswith(HTTP_API_BACKENDS):
+        return max(1, settings.DELIVERY_CONCURRENCY)
+    return 1
+
+
+@contextmanager
+def open_wire(bucket: TokenBucket | None) -> Iterator[Wire]:
+    """The wire for the configured backend; its connections close (and its threads end) when the block does."""
+    n = concurrency()
+    wire = PooledWire(bucket, n) if n > 1 else Wire(bucket)
+    if n == 1:
+        wire.connection()  # SMTP connects now: a server that is down fails the chunk before it claims anything
+    try:
+        yield wire
+    finally:
+        wire.close()

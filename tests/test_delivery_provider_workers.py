@@ -1,0 +1,125 @@
+"""Acceptance: a send through a provider's HTTP API as operators run it. Real PostgreSQL, a Redis of our own, two
+Celery workers started as operators start them (the Procfile's command and Celery's bare one), `send_digest`,
+anymail's Postmark backend, and a fake Postmark on loopback (tests/fake_provider.py) with 50 ms of latency and a
+quota of 200 messages/s, answering on purpose with 429s, 5xx and no answer at all.
+
+What must hold: every active reader got exactly one message, nobody else did, the ledger explains every one of
+them (the provider's message id on each sent row, one attempt per request the provider saw), the provider
+accepted no more than its quota in any second, and the workers never asked for more than it over time. The
+full-size figures are `BENCH_ONLY=provider make bench`."""
+
+import os
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from newsletter.models import Delivery
+from newsletter.sending.ratelimit import RESERVE_AHEAD
+from tests.conftest import require
+from tests.fake_provider import FakeProvider, burst, busiest
+from tests.private_redis import PrivateRedis
+from tests.workers_support import Workers, ledger, population, send_digest, sent_by
+
+TODAY = date(2026, 11, 28)
+pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
+SEND_TIMEOUT_SECONDS = 400  # generous for processes on a busy machine; 5,000 messages at 200/s take 25 s
+QUOTA = 200  # messages/s
+LATENCY_SECONDS = 0.05
+# Injected faults, one every FAULT_EVERY requests, the kinds taking turns: spread over the whole send.
+FAULTS = {"429": 15, "500": 10, "503": 10, "timeout": 8}
+FAULT_EVERY = 97
+REQUEST_TIMEOUT_SECONDS = 2  # anymail gives up on an unanswered request after this long
+RATE_WINDOW_SECONDS = 5  # the rate our workers asked for is judged over windows this long
+REQUEST_DELAY_SECONDS = 0.5  # at most this long from a token to its request at the provider, on a loaded machine
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    require(shutil.which("redis-server") is not None, "this test needs redis-server (Debian's redis-server package)")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider():
+    fake = FakeProvider(latency=LATENCY_SECONDS, quota=QUOTA).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def env(postgres, private_redis, provider, tmp_path) -> dict[str, str]:
+    db = connection.settings_dict
+    return os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": private_redis.url,
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "acceptance-token",
+        "ANYMAIL_POSTMARK_API_URL": provider.url,
+        "ANYMAIL_REQUESTS_TIMEOUT": str(REQUEST_TIMEOUT_SECONDS),
+        "DELIVERY_RATE_PER_SECOND": str(QUOTA),
+        "DELIVERY_RETRY_BASE_SECONDS": "0.5",
+        "DELIVERY_RETRY_MAX_SECONDS": "3",
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def workers(env, tmp_path):
+    pool = Workers(env, tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+def finish(command: subprocess.Popen, logs: Path) -> tuple[int, list[str]]:
+    try:
+        out, _ = command.communicate(timeout=SEND_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        command.kill()
+        pytest.fail(f"send_digest did not finish; ledger: {ledger()}; logs: {(logs / 'send_digest.log').read_text()}")
+    return command.returncode, out.strip().splitlines()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_5000_readers_through_a_provider_api_at_its_quota_with_faults_get_one_message_each(
+    env, provider, workers, tmp_path
+):
+    groups = population(TODAY, active=5000)
+    provider.faults.plan.update(FAULTS)
+    provider.faults.every = FAULT_EVERY
+    first, second = workers.start("procfile"), workers.start("bare")
+    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path)
+
+    skipped = len(groups["hash_suppressed"])
+    assert (code, lines[-1]) == (0, f"sent=5000 skipped={skipped} failed=0 unsent=0")
+    # Every active reader exactly once, nobody else.
+    assert provider.accepted == {email: 1 for email in groups["active"]}
+    assert provider.refused["429 injected"] + provider.refused["500"] + provider.refused["503"] == 35
+    assert provider.refused["timeout"] == FAULTS["timeout"]
+    # The ledger explains each: sent, with the id the provider gave that very message.
+    rows = dict(Delivery.objects.filter(status="sent").values_list("subscriber__email", "message_id"))
+    assert rows == provider.message_ids
+    # Every request the provider saw is one attempt in the ledger: each refused one was tried again.
+    attempts = Delivery.objects.exclude(status="skipped").values_list("attempts", flat=True)  # skipped: never sent
+    assert sum(attempts) == len(provider.arrived_at)
+    assert len(provider.arrived_at) >= 5000 + sum(FAULTS.values())
+    assert set(Delivery.objects.exclude(status="sent").values_list("status", flat=True)) == {"skipped"}
+    # Never above the quota. What the provider accepted, in any second: at most its quota and burst. What our
+    # workers asked of it: the bucket grants at most the rate, plus the token it holds and the two reserved
+    # ahead, in any window; a request reaches the provider up to REQUEST_DELAY_SECONDS after its token on a busy
+    # machine, so a window of RATE_WINDOW_SECONDS sees at most the tokens of that window and that delay.
+    assert busiest(provider.accepted_at) <= QUOTA + burst(QUOTA)
+    most = busiest(provider.arrived_at, RATE_WINDOW_SECONDS)
+    assert most <= QUOTA * (RATE_WINDOW_SECONDS + REQUEST_DELAY_SECONDS) + 1 + RESERVE_AHEAD, provider.stats()
+    shares = [sent_by(workers.pids(first)), sent_by(workers.pids(second))]
+    assert all(shares), shares
+    print(
+        f"\nprovider acceptance: {provider.stats()}, busiest {RATE_WINDOW_SECONDS} s asked {most}, per worker {shares}"
+    )
