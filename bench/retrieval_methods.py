@@ -94,6 +94,17 @@ if ENCODER and os.environ.get("RETRIEVAL_MAX_TOKENS"):
     ENCODER += "@" + os.environ["RETRIEVAL_MAX_TOKENS"]  # part of the cache key: another truncation, other vectors
 
 
+def runtime_key() -> str:
+    """What made the vectors: RETRIEVAL_ENCODER's runtime, else the product's ("" for torch, as first cached)."""
+    if ENCODER:
+        return ENCODER
+    if embeddings.runtime() == embeddings.ONNX:
+        from papers.encoder import MAX_TOKENS
+
+        return f"product-onnx-int8@{MAX_TOKENS}"
+    return ""
+
+
 @cache
 def _other_encoder():
     from bench.retrieval_runtimes import encoder
@@ -109,7 +120,7 @@ def encode(texts: list[str]) -> np.ndarray:
 def cached_vectors(name: str, texts: list[str]) -> np.ndarray:
     """Unit vectors of texts, kept under var/retrieval/ by runtime and a hash of the texts: encoding the corpus
     takes over a minute with torch."""
-    digest = hashlib.sha256("\n".join([ENCODER, *texts] if ENCODER else texts).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([runtime_key(), *texts] if runtime_key() else texts).encode()).hexdigest()[:16]
     path = CACHE / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)
