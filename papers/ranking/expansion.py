@@ -112,16 +112,17 @@ class TermSpace:
 
     def nearest(self, topics: np.ndarray) -> list[list[str]]:
         """For each topic vector, its NEAR_TERMS nearest terms at NEAR_MIN_COSINE or closer, nearest first."""
+        found: list[list[str]] = [[] for _ in range(len(topics))]
         if not self.names:
-            return [[] for _ in range(len(topics))]
-        found: list[list[str]] = []
-        take = min(NEAR_TERMS, len(self.names))
+            return found
         for start in range(0, len(topics), NEAR_BLOCK):
             cosine = topics[start : start + NEAR_BLOCK] @ self.vectors.T
-            best = np.argpartition(-cosine, take - 1, axis=1)[:, :take]
-            best_cosine = np.take_along_axis(cosine, best, axis=1)
-            order = np.argsort(-best_cosine, axis=1, kind="stable")
-            best, best_cosine = np.take_along_axis(best, order, 1), np.take_along_axis(best_cosine, order, 1)
-            for terms, cosines in zip(best.tolist(), best_cosine.tolist(), strict=True):
-                found.append([self.names[t] for t, c in zip(terms, cosines, strict=True) if c >= NEAR_MIN_COSINE])
+            # Few terms are that close to a topic: sort those only, by topic then nearest first.
+            rows, terms = np.nonzero(cosine >= NEAR_MIN_COSINE)
+            order = np.lexsort((terms, -cosine[rows, terms], rows))
+            rows, terms = rows[order], terms[order]
+            first = np.searchsorted(rows, rows)  # where each topic's run starts
+            keep = np.arange(rows.size) - first < NEAR_TERMS
+            for row, term in zip(rows[keep].tolist(), terms[keep].tolist(), strict=True):
+                found[start + row].append(self.names[term])
         return found

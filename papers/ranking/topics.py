@@ -41,10 +41,10 @@ TOPIC_BLOCK = 4_096
 
 
 def reciprocal_ranks(scores: np.ndarray, weight: float = 1.0, every: bool = False) -> np.ndarray:
-    """Per row, weight / (RRF_K + rank) for each paper (rank 1 = best; ties by position, so every run gives the
-    same ranks). A lexical list holds only the papers with a positive score (0 for the others); the model's list
-    (every=True) holds them all."""
-    order = np.argsort(-scores, axis=1, kind="stable")
+    """Per row, weight / (RRF_K + rank) for each paper (rank 1 = best; ties in the order numpy's sort leaves
+    them, the same in every run). A lexical list holds only the papers with a positive score (0 for the others);
+    the model's list (every=True) holds them all."""
+    order = np.argsort(-scores, axis=1)
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(1, scores.shape[1] + 1)[None, :], axis=1)
     return np.where(every | (scores > 0), weight / (RRF_K + rank), 0.0).astype(np.float32)
