@@ -87,7 +87,7 @@ def bm25_scores(interests: str) -> np.ndarray:
     return bm25_topics(topics(interests)).max(axis=0)
 
 
-# The model's runtime for the research methods: the product's (torch) unless RETRIEVAL_ENCODER names another
+# The model's runtime for the research methods: the product's unless RETRIEVAL_ENCODER names another
 # (bench/retrieval_runtimes.py: "onnx:PATH", "model2vec:PATH").
 ENCODER = os.environ.get("RETRIEVAL_ENCODER", "")
 if ENCODER and os.environ.get("RETRIEVAL_MAX_TOKENS"):

