@@ -94,3 +94,20 @@ def test_a_model_that_fails_to_load_means_tfidf_in_auto_mode(settings, monkeypat
         assert [p.reason for p in for_you("continual learning", seed, 2)] == ["matches: continual learning"] * 2
     finally:
         embeddings._loads.cache_clear()
+
+
+def test_ingest_embeds_a_paper_again_only_when_its_words_change(model):
+    fetch_and_ingest("hf", offline=True)
+    first, second = Paper.objects.order_by("pk")[:2]
+    marker = embeddings.to_bytes(np.full(embeddings.DIMENSIONS, 1 / np.sqrt(embeddings.DIMENSIONS)))
+    # New votes arrive for one paper, a corrected title for the other: ingest brings the source's values back.
+    Paper.objects.filter(pk=first.pk).update(embedding=marker, upvotes=first.upvotes + 1)
+    Paper.objects.filter(pk=second.pk).update(embedding=marker, title=second.title + " (draft)")
+    run = fetch_and_ingest("hf", offline=True, force=True)
+    assert run.updated == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert bytes(first.embedding) == marker  # votes do not move a vector: no model call
+    assert bytes(second.embedding) != marker  # new words: embedded again, from the words it has now
+    expected = embeddings.encode([embeddings.paper_text(second.title, second.abstract)])[0]
+    assert np.allclose(embeddings.from_bytes(second.embedding), expected, atol=1e-3)
