@@ -94,14 +94,18 @@ if ENCODER and os.environ.get("RETRIEVAL_MAX_TOKENS"):
     ENCODER += "@" + os.environ["RETRIEVAL_MAX_TOKENS"]  # part of the cache key: another truncation, other vectors
 
 
+@cache
 def runtime_key() -> str:
     """What made the vectors: RETRIEVAL_ENCODER's runtime, else the product's ("" for torch, as first cached)."""
     if ENCODER:
         return ENCODER
     if embeddings.runtime() == embeddings.ONNX:
+        from django.conf import settings
+
         from papers.encoder import MAX_TOKENS
 
-        return f"product-onnx-int8@{MAX_TOKENS}"
+        model = hashlib.sha256(Path(settings.RANKING_EMBEDDINGS_MODEL).read_bytes()).hexdigest()[:12]
+        return f"product-onnx-int8@{MAX_TOKENS}:{model}"  # a rebuilt model file, other vectors
     return ""
 
 
