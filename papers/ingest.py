@@ -39,6 +39,7 @@ URL_FIELDS = ("url", "pdf_url", "code_url", "project_url", "thumbnail_url")
 SIGNAL_FIELDS = ("upvotes", "num_comments", "github_stars")
 LIST_FIELDS = ("authors", "categories", "ai_keywords")
 LATEX_FIELDS = ("title", "abstract")  # arXiv authors write inline math in both
+EMBEDDED_FIELDS = frozenset({"title", "abstract"})  # what a paper's sentence vector is made of
 DOI_PREFIX = "doi:"
 COUNT_NAMES = ("fetched", "created", "updated", "skipped", "errors")
 # Which sources are the authority for a field, best first. The best source that has seen a paper owns the
@@ -211,7 +212,7 @@ def ingest_records(
     except DatabaseError:
         # A value the database refuses, however it got past cleaning, must not cost the batch: write the entries
         # one by one and count the refused ones as errors (they are not stored, so they count as skipped too).
-        written = Written([], [], [], set())
+        written = Written([], [], [], set(), [])
         for key, values in by_id.items():
             try:
                 one = _write_retrying({key: values}, {key: update_only[key]}, source_name)
@@ -223,8 +224,10 @@ def ingest_records(
             written.add(one)
     new_papers, changed_papers, counts.paper_ids = written.created, written.changed, written.paper_ids
     counts.skipped += len(by_id) - len(counts.paper_ids)  # replacements of papers we do not have
-    if new_papers or changed_papers:
-        embed_papers([p.pk for p in new_papers + changed_papers if p.pk])
+    # Only new papers and papers whose words changed need the model: new votes or a new listing day do not move
+    # a paper's vector.
+    if new_papers or written.reworded:
+        embed_papers([p.pk for p in new_papers + written.reworded if p.pk])
     counts.created, counts.updated = len(new_papers), len(changed_papers)
     if written.listed_days:
         papers_listed.send(sender=Paper, days=sorted(written.listed_days))
@@ -237,10 +240,12 @@ class Written:
     changed: list[Paper]
     paper_ids: list[str]  # canonical ids of all the papers the records stand for
     listed_days: set[date]  # listing days that gained a paper
+    reworded: list[Paper]  # changed papers whose title or abstract changed (their stored vector is cleared)
 
     def add(self, other: "Written") -> None:
         self.created += other.created
         self.changed += other.changed
+        self.reworded += other.reworded
         self.paper_ids += other.paper_ids
         self.listed_days |= other.listed_days
 
@@ -267,6 +272,7 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
                 existing[dois[paper.doi]] = existing.get(paper.canonical_id, paper)
         new_papers, changed_fields = [], set()
         changed_papers: dict[int, Paper] = {}  # by pk: two entries of the input may be the same paper
+        reworded: dict[int, Paper] = {}
         now = timezone.now()
         for key, values in by_id.items():
             paper = existing.get(key)
@@ -287,11 +293,15 @@ def _write(by_id: dict[str, dict], update_only: dict[str, bool], source_name: st
                 paper.updated_at = now
                 changed_papers[paper.pk] = paper
                 changed_fields |= changed
+                if changed & EMBEDDED_FIELDS:
+                    paper.embedding = None  # stale: embed_papers computes it again
+                    reworded[paper.pk] = paper
+                    changed_fields.add("embedding")
         _insert(new_papers)
         if changed_papers:
             fields = [*sorted(changed_fields), "updated_at"]
             Paper.objects.bulk_update(changed_papers.values(), fields, batch_size=WRITE_BATCH)
-    return Written(new_papers, list(changed_papers.values()), paper_ids, listed_days)
+    return Written(new_papers, list(changed_papers.values()), paper_ids, listed_days, list(reworded.values()))
 
 
 def _insert(papers: list[Paper]) -> None:

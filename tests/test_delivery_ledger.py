@@ -248,7 +248,9 @@ def test_weekly_readers_get_the_best_of_the_week_daily_readers_the_day(digest, o
     assert pipeline.send(digest).sent == 2
     mail = {m["To"]: parts(m)[0] for m in read_outbox(outbox)}
     assert old.title in " ".join(mail["weekly0@example.com"].split())
-    assert old.title not in " ".join(mail["daily0@example.com"].split())
+    # The daily reader may get papers that share some of those words (their reason then quotes the interest, the
+    # old title): what was sent is read from the ledger, not from the text.
+    assert old.pk not in Delivery.objects.get(subscriber__email="daily0@example.com").paper_ids
     weekly_row = Delivery.objects.get(subscriber__email="weekly0@example.com")
     assert old.pk in weekly_row.paper_ids
 

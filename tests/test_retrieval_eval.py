@@ -4,7 +4,8 @@ balanced, and the corpus's own acronyms spell out what a reader typed."""
 from collections import Counter
 
 from bench.retrieval_data import KINDS, corpus, profiles
-from bench.retrieval_research import expand, long_form
+from bench.retrieval_research import expand
+from papers.ranking.expansion import long_form
 
 MIN_PAPERS = 1_000
 MIN_PROFILES = 40

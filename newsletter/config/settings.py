@@ -323,11 +323,16 @@ CELERY_BEAT_SCHEDULE["review-deadline"] = {
     "schedule": crontab(minute=5),
 }
 # --- Ranking --------------------------------------------------------------------------------------------
-# The sentence-embedding model for "For you" relevance (requirements-ml.txt): "auto" uses it when installed,
-# "on" requires it, "off" ranks with TF-IDF alone.
+# The sentence-embedding model for "For you" relevance (`make ml`): "auto" uses it when installed, "on" requires
+# it, "off" ranks with the lexical side alone (BM25 with acronyms).
 RANKING_EMBEDDINGS = env_str("RANKING_EMBEDDINGS", "auto")
 if RANKING_EMBEDDINGS not in ("auto", "on", "off"):
     raise ImproperlyConfigured(f"RANKING_EMBEDDINGS must be auto, on or off, not {RANKING_EMBEDDINGS!r}")
+# The model's run-time file (int8 ONNX, 22 MB), built from the packaged weights by `manage.py
+# build_embedding_model` (which `make ml` runs); read by every worker that ranks.
+RANKING_EMBEDDINGS_MODEL = Path(
+    env_str("RANKING_EMBEDDINGS_MODEL", str(VAR_DIR / "models" / "all-MiniLM-L6-v2-int8.onnx"))
+)
 # --- Subscribers --------------------------------------------------------------------------------
 # Sign-ups per client IP and per address in one window. An address limit stops the form from being used to
 # flood someone's inbox with confirmation emails; raise both for a load test (bench/bench_web.py does).

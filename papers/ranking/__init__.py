@@ -4,8 +4,11 @@
   boosts, pinned papers first).
 - analyze.py: text as the ranking reads it (TF-IDF terms, title keys).
 - index.py: the candidate index, built once per set of candidate papers and kept for a send's chunks.
-- topics.py: every distinct interest topic scored against the candidates (TF-IDF, blended with the
-  sentence-embedding model when it is on).
+- lexical.py: BM25 over the candidates, the lexical side of relevance.
+- expansion.py: a topic read the way the papers say it: acronyms spelled out from the candidates' own
+  definitions, the model's nearest candidate terms.
+- topics.py: every distinct interest topic scored against the candidates (BM25 alone, or fused by rank with
+  the sentence-embedding model when it is on).
 - readers.py: a chunk of readers' interests as arrays.
 - mmr.py: each reader's best candidates, then maximal marginal relevance for diversity.
 - picks.py: the picks and their reasons, kept as arrays for a send.

@@ -17,6 +17,8 @@ from papers.caches import Lru
 from papers.interests import author_key, negative_pattern
 from papers.models import Moderation, Paper
 from papers.ranking.analyze import analyze, title_key
+from papers.ranking.expansion import TermSpace, learn_acronyms
+from papers.ranking.lexical import Bm25
 from papers.ranking.trending import editorial_boost, trending_score
 
 if TYPE_CHECKING:
@@ -55,11 +57,20 @@ class CandidateIndex:
     authors: dict[str, np.ndarray]
     category_names: list[list[str]]  # per paper, for reasons
     author_keys: list[frozenset[str]]
+    bm25: Bm25  # the lexical side of relevance (title and abstract)
+    acronyms: dict[str, str]  # defined by these candidates: acronym → long form
+    term_space: TermSpace | None = None  # the candidates' terms in the model's space, made when first needed
     negatives: dict[str, np.ndarray] = field(default_factory=dict)  # positions mentioning each phrase, by phrase
     # Each topic's matches (positions, scores), see topics.topic_matrix; they go with the index.
     topic_rows: Lru[str, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=lambda: Lru("topic rows", TOPIC_CACHE_SIZE, registered=False)
     )
+
+    def terms(self) -> TermSpace:
+        """The candidates' terms and their vectors (with the model): made once per index."""
+        if self.term_space is None:
+            self.term_space = TermSpace.build(self.bm25)
+        return self.term_space
 
     @property
     def duplicate_threshold(self) -> float:
@@ -198,4 +209,6 @@ def build_index(papers: list[Paper], use_embeddings: bool, now: datetime | None 
         authors={k: np.array(v) for k, v in authors.items()},
         category_names=category_names,
         author_keys=author_keys,
+        bm25=Bm25.build([f"{p.title}. {p.abstract}" for p in papers]),
+        acronyms=learn_acronyms(texts),
     )

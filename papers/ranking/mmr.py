@@ -6,8 +6,10 @@ import numpy as np
 
 from papers.ranking.index import CandidateIndex
 
-# MMR: each pick's score is lowered by its similarity to what the reader already got...
-DIVERSITY_WEIGHT = 0.3
+# MMR: each pick's score is lowered by its similarity to what the reader already got (papers on one topic are
+# 0.5-0.7 alike: at 0.05 × that, a paper fifth on both relevance lists yields to a less alike one seventh, not
+# to one thirtieth; at 0.3 a reader of one topic lost relevant papers to merely different ones)...
+DIVERSITY_WEIGHT = 0.05
 # ...and by this much for every paper already picked for the same topic, so "continual learning, speech"
 # reads as both, not ten papers on one.
 TOPIC_REPEAT_PENALTY = 0.05
