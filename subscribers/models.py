@@ -75,3 +75,25 @@ class Suppression(models.Model):
     @classmethod
     def is_suppressed(cls, email: str) -> bool:
         return cls.objects.filter(email_hash=email_hash(email)).exists()
+
+
+class Rating(models.Model):
+    """A reader's "more like this" (+1) or "less like this" (-1) on one paper, from a digest's link. One per
+    (reader, paper): rating again changes it. Data we hold about the reader: exported with them, deleted with
+    them (the foreign key cascades)."""
+
+    MORE = 1
+    LESS = -1
+    VALUES = ((MORE, "More like this"), (LESS, "Less like this"))
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="ratings")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="+")
+    value = models.SmallIntegerField(choices=VALUES)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "paper"], name="one_rating_per_reader_paper")]
+        indexes = [models.Index(fields=["subscriber", "-created_at"], name="rating_reader_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {'+' if self.value > 0 else '-'} {self.paper_id}"
