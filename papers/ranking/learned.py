@@ -208,3 +208,29 @@ def explain(
 def rated_ids(ratings: Ratings, pks: Iterable[int]) -> dict[int, set[int]]:
     """Each reader's rated papers: never picked again (they have seen them)."""
     return {pk: set(ratings.by_reader[pk][0]) for pk in pks if pk in ratings.by_reader}
+
+
+# --- At scale: each reader's model kept as weights, all readers' weights one matrix --------------------------
+
+
+def fit(vectors: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """One reader's model as weights over the vector space (the rated vectors times their dual coefficients):
+    refitted when they rate (a few milliseconds at MAX_RATINGS_USED ratings) and kept, so a send ranks every
+    reader with one matrix product (`stacked_relevance`)."""
+    vectors = np.asarray(vectors, dtype=np.float32)[:MAX_RATINGS_USED]
+    values = np.asarray(values)[:MAX_RATINGS_USED]
+    return (ridge(vectors @ vectors.T, values) @ vectors).astype(np.float32)
+
+
+def stacked_relevance(weights: np.ndarray, candidates: np.ndarray, interests: np.ndarray | None = None) -> np.ndarray:
+    """Relevance for many readers at once from their stacked weights (readers x d) and the candidates' vectors
+    (papers x d): the model's scores, each row read against its own spread as `RatingModel` reads one reader's,
+    blended with the readers' interest relevance (readers x papers) as a send blends them."""
+    scores = weights @ candidates.T
+    scores -= scores.mean(axis=1, keepdims=True)
+    scores /= np.maximum(scores.std(axis=1, keepdims=True), MIN_SPREAD)
+    np.clip(scores / Z_TOP, -1.0, 1.0, out=scores)
+    scores *= MODEL_WEIGHT
+    if interests is not None:
+        scores += (1 - MODEL_WEIGHT) * interests
+    return scores
