@@ -6,15 +6,24 @@ read against its spread and blended with interest relevance), then each reader's
 Vectors are 384 wide, as the sentence-embedding model's, unit length, drawn around 50 topics. Limit, measured in
 the same run: the bare matrix product of the same shapes (readers x 384 times 384 x 500). Training is measured
 apart: refitting one reader with 200 ratings, as happens on each rating.
+
+Then the whole "For you" as a send runs it (papers.ranking.for_you_many with the model on, from a cold candidate
+index): the same 100,000 readers with typed interests (bench_ranking's readers, 1-4 topics of a 5,000-phrase pool,
+embedded beforehand as a warm cache holds them), each with 0-200 ratings of 20,000 earlier papers and, past the
+threshold, their kept weights; next to the same readers without ratings.
 """
 
+import random
 import time
 
 import numpy as np
+from django.test import override_settings
 
 from bench import Row
-from bench.bench_ranking import PeakRSS
-from papers.ranking import learned
+from bench.bench_ranking import PeakRSS, make_papers, make_subscribers, topic_pool
+from papers import embeddings
+from papers.models import Paper
+from papers.ranking import for_you_many, learned
 
 READERS = 100_000
 PAPERS = 500
@@ -26,6 +35,7 @@ CHUNK = 2_000  # readers per matrix step, as papers.ranking.foryou ranks them
 FITS = 200  # refits timed for the median
 TARGET_SECONDS = 10.0
 TARGET_MB = 500.0
+RATED_PAPERS = 20_000  # earlier papers readers rated: a few months of listings
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -67,6 +77,53 @@ def rank(weights: np.ndarray, candidates: np.ndarray, interests: np.ndarray) -> 
     return best
 
 
+def with_vectors(papers: list[Paper], rows: np.ndarray) -> list[Paper]:
+    for paper, row in zip(papers, rows, strict=True):
+        paper.embedding = embeddings.to_bytes(row)
+    return papers
+
+
+def product(rng: np.random.Generator, centres: np.ndarray, weights: np.ndarray) -> list[Row]:
+    """For you through for_you_many, 100,000 readers with interests and ratings, the model on."""
+    candidates = with_vectors(make_papers(random.Random(17)), vectors(rng, PAPERS, centres))
+    rated = with_vectors(
+        [Paper(pk=10_000 + i, canonical_id=f"rated:{i}", title=f"Rated paper {i}") for i in range(RATED_PAPERS)],
+        vectors(rng, RATED_PAPERS, centres),
+    )
+    pool = topic_pool(random.Random(17))
+    readers = make_subscribers(READERS, random.Random(17), pool)
+    counts = rng.integers(0, MAX_RATINGS + 1, READERS)
+    ids = rng.integers(10_000, 10_000 + RATED_PAPERS, int(counts.sum()))
+    values = np.where(rng.random(ids.size) < 0.5, 1, -1)
+    ends = np.cumsum(counts)
+    by_reader = {
+        r.pk: (ids[end - n : end], values[end - n : end]) for r, n, end in zip(readers, counts, ends, strict=True)
+    }
+    kept = {r.pk: weights[i] for i, r in enumerate(readers) if counts[i] >= learned.MIN_RATINGS_FOR_MODEL}
+    ratings = learned.Ratings(by_reader, {p.pk: p for p in rated}, kept)
+    rows = []
+    with override_settings(RANKING_EMBEDDINGS="on"):
+        embeddings.encode(pool, shared=True)  # the interests' vectors, as a warm cache holds them
+        for label, given in (("with ratings", ratings), ("interests only", learned.Ratings())):
+            from papers import caches
+
+            caches.clear_all()  # a cold candidate index, as a send's first chunk finds it
+            with PeakRSS() as memory:
+                started = time.perf_counter()
+                picks = for_you_many(readers, candidates, {}, given)
+                seconds = time.perf_counter() - started
+            served = sum(bool(picks[r.pk]) for r in readers)
+            rows += [
+                Row("learned", f"For you as a send ranks it, {label}, s", seconds, "target", TARGET_SECONDS,
+                    f"<= {TARGET_SECONDS:.0f} s", seconds <= TARGET_SECONDS),
+                Row("learned", f"  peak memory growth ({label}), MB", memory.grown_mb, "target", TARGET_MB,
+                    f"<= {TARGET_MB:.0f} MB", memory.grown_mb <= TARGET_MB),
+                Row("learned", f"  readers with picks ({label}), %", 100 * served / READERS),
+            ]  # fmt: skip
+    rows.append(Row("learned", "  ratings handed in, millions", ids.size / 1e6))
+    return rows
+
+
 def run(size: int) -> list[Row]:
     readers = READERS  # the issue's size whatever BENCH_SUBSCRIBERS says: it takes seconds
     rng = np.random.default_rng(17)
@@ -96,4 +153,5 @@ def run(size: int) -> list[Row]:
             f"<= {TARGET_MB:.0f} MB", memory.grown_mb + weights_mb <= TARGET_MB),
         Row("learned", "  the stacked weights themselves, MB", weights_mb),
         Row("learned", "refit one reader at 200 ratings, ms", 1000 * refit),
+        *product(rng, centres, weights),
     ]  # fmt: skip

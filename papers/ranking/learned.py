@@ -13,7 +13,7 @@ solution times the rated papers' similarities to them (`RatingModel.scores`). Ea
 against their own spread over the candidates (a z-score), as topics are, so that a reader's model speaks on the
 same scale whatever the space or the number of ratings."""
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,14 @@ Z_TOP = 4.0
 # (cosine: TF-IDF terms shared, or the embeddings' meaning), which also scores full marks at twice the value.
 SIMILAR_TFIDF = 0.2
 SIMILAR_EMBEDDING = 0.6
+# A reader's newest ratings of each kind (liked, disliked) whose neighbours count: every rating (up to
+# MAX_RATINGS_USED) trains the model, and the newest say "more / less like this one" at once. Five of each: the
+# simulated readers did as well as with ten (bench/bench_feedback.py), at half the gathering per send.
+NEIGHBOUR_RATINGS = 5
+# Rated papers read against the candidates per step while the model is built: 2,048 x 500 floats, 4 MB.
+BUILD_BLOCK = 2_048
+# Readers whose ratings are gathered together: 500 x 10 x 500 candidates is 10 MB per gathered array.
+SUBCHUNK = 500
 # The spread is never taken as smaller than this, so a tiny or uniform candidate set can't inflate z-scores.
 MIN_SPREAD = 0.02
 # A liked paper's close neighbours gain up to this much relevance, added to what interests give: a paper that
@@ -68,6 +76,8 @@ class Ratings:
 
     by_reader: Mapping[int, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
     papers: Mapping[int, Paper] = field(default_factory=dict)
+    # Readers' models kept as weights over the embedding space (`fit`), used when the candidates are embedded.
+    weights: Mapping[int, np.ndarray] = field(default_factory=dict)
 
 
 _source: list[RatingsSource] = []
@@ -91,28 +101,44 @@ def ridge(kernel: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _z(rows: np.ndarray, same: float = np.inf) -> np.ndarray:
     """Each row read against its own spread over the candidates; values from `same` on (a rated paper itself,
     or another version of it, among the candidates) don't count in the spread."""
-    counted = np.where(rows < same, rows, np.nan)
-    mean = np.nan_to_num(np.nanmean(counted, axis=-1, keepdims=True)) if counted.size else 0.0
-    spread = np.maximum(np.nan_to_num(np.nanstd(counted, axis=-1, keepdims=True)), MIN_SPREAD)
-    return (rows - mean) / spread
+    if same == np.inf or not rows.size:
+        mean, spread = rows.mean(axis=-1, keepdims=True), rows.std(axis=-1, keepdims=True)
+    else:
+        counted = rows < same
+        count = np.maximum(counted.sum(axis=-1, keepdims=True), 1).astype(rows.dtype)
+        mean = np.where(counted, rows, 0.0).sum(axis=-1, keepdims=True) / count
+        spread = np.sqrt((np.where(counted, rows - mean, 0.0) ** 2).sum(axis=-1, keepdims=True) / count)
+    return (rows - mean) / np.maximum(spread, MIN_SPREAD)
 
 
 @dataclass
 class RatingModel:
     """The ratings of a send's readers, read once against the candidate index: each rated paper's similarity to
-    every candidate (rows of `similarity`) and to the other rated papers (`vectors`, for the model)."""
+    every candidate, how close that is (0..1) and whether it counts as "like it", read once per rated paper
+    (rows, plus an empty last row that pads the readers' tables); then a chunk of readers at a time, as arrays."""
 
     index: CandidateIndex
     ratings: Ratings
-    row: dict[int, int]  # rated paper id → row of `similarity`
+    rated_ids: np.ndarray  # per row: the rated paper's id
+    reader_at: dict[int, int]  # reader id → their run in flat_ids / flat_values, which starts at starts[run]
+    starts: np.ndarray
+    flat_rows: np.ndarray  # each rating's rated row, -1 for a paper we don't have
+    flat_values: np.ndarray
     vectors: np.ndarray | sparse.csr_matrix
     similarity: np.ndarray  # rated papers x candidates
-    titles: list[str]
+    closeness: np.ndarray  # 0..1, and 0 in the padding row
+    liking: np.ndarray  # the closeness where it is close enough to count as "like it", else 0
+    duplicate: np.ndarray  # bool: another version of the rated paper
+    titles: np.ndarray  # objects
 
     @classmethod
     def build(cls, index: CandidateIndex, ratings: Ratings) -> "RatingModel | None":
-        rated = [pid for ids, _ in ratings.by_reader.values() for pid in ids[:MAX_RATINGS_USED]]
-        ids = [pid for pid in dict.fromkeys(rated) if pid in ratings.papers]
+        # Every reader's newest ratings as one flat run each (readers in the order of `by_reader`).
+        pairs = list(ratings.by_reader.values())
+        lengths = np.fromiter((min(len(i), MAX_RATINGS_USED) for i, _ in pairs), dtype=np.int64, count=len(pairs))
+        flat_ids = np.concatenate([np.asarray(i[:MAX_RATINGS_USED], dtype=np.int64) for i, _ in pairs] or [[]])
+        flat_values = np.concatenate([np.asarray(v[:MAX_RATINGS_USED], dtype=np.int64) for _, v in pairs] or [[]])
+        ids = [pid for pid in np.unique(flat_ids).tolist() if pid in ratings.papers]
         if not ids or not index.papers:
             return None
         papers = [ratings.papers[pid] for pid in ids]
@@ -120,55 +146,117 @@ class RatingModel:
         candidates = index.embedding if index.embedding is not None else index.tfidf
         similarity = vectors @ candidates.T
         similarity = np.asarray(similarity.toarray() if sparse.issparse(similarity) else similarity, np.float32)
-        return cls(index, ratings, {pid: i for i, pid in enumerate(ids)}, vectors, similarity,
-                   [p.title for p in papers])  # fmt: skip
+        similar = SIMILAR_EMBEDDING if index.embedding is not None else SIMILAR_TFIDF
+        threshold = index.duplicate_threshold
+        # Each rated paper once, in blocks (memory stays flat); the last row stays empty, for padding.
+        closeness = np.zeros((len(ids) + 1, similarity.shape[1]), dtype=np.float32)
+        liking, duplicate = np.zeros_like(closeness), np.zeros(closeness.shape, dtype=bool)
+        for start in range(0, len(ids), BUILD_BLOCK):
+            block = similarity[start : start + BUILD_BLOCK]
+            z = _z(block, threshold)
+            near = np.maximum(np.clip(z / Z_TOP, 0.0, 1.0), np.clip(block / (2 * similar), 0.0, 1.0))
+            closeness[start : start + len(block)] = near
+            liking[start : start + len(block)] = np.where((z >= Z_MATCH) | (block >= similar), near, 0.0)
+            duplicate[start : start + len(block)] = block >= threshold
+        return cls(
+            index=index,
+            ratings=ratings,
+            rated_ids=np.array(ids, dtype=np.int64),
+            reader_at={pk: i for i, pk in enumerate(ratings.by_reader)},
+            starts=np.concatenate(([0], np.cumsum(lengths))),
+            flat_rows=_rows_of(flat_ids.astype(np.int64), np.array(ids, dtype=np.int64)),
+            flat_values=flat_values.astype(np.int8),
+            vectors=vectors,
+            similarity=similarity,
+            closeness=closeness,
+            liking=liking,
+            duplicate=duplicate,
+            titles=np.array([*(p.title for p in papers), ""], dtype=object),
+        )
 
-    def adjust(self, pks: Sequence[int], total: np.ndarray, matched: np.ndarray) -> dict[tuple[int, int], str]:
+    def adjust(self, pks: Sequence[int], total: np.ndarray, matched: np.ndarray) -> np.ndarray:
         """Fold the chunk's ratings into its relevance (`total`, readers x candidates) and matches, in place.
-        Returns {(row, position): "like 'Title' you liked"} where a liked paper is what brought a candidate."""
-        said: dict[tuple[int, int], str] = {}
-        for row, pk in enumerate(pks):
-            rated = self.ratings.by_reader.get(pk)
-            if not rated:
-                continue
-            pairs = [(self.row[pid], v) for pid, v in zip(rated[0][:MAX_RATINGS_USED], rated[1], strict=False)
-                     if pid in self.row]  # fmt: skip
-            if pairs:
-                self._one(row, np.array(pairs, dtype=np.int64), total, matched, said)
-        return said
+        Returns, per (reader, candidate), the row of the liked paper that brought it (-1: none), for reasons."""
+        liked_by = np.full(total.shape, -1, dtype=np.int32)
+        by_reader = self.ratings.by_reader
+        rated = [i for i, pk in enumerate(pks) if pk in by_reader]
+        for start in range(0, len(rated), SUBCHUNK):
+            at = np.array(rated[start : start + SUBCHUNK], dtype=np.int64)
+            self._block(at, [pks[i] for i in at.tolist()], total, matched, liked_by)
+        return liked_by
 
-    def _one(self, row: int, pairs: np.ndarray, total: np.ndarray, matched: np.ndarray, said: dict) -> None:
-        rows, values = pairs[:, 0], pairs[:, 1]
-        similarity = self.similarity[rows]
-        z = _z(similarity, self.index.duplicate_threshold)
-        similar = SIMILAR_EMBEDDING if self.index.embedding is not None else SIMILAR_TFIDF
-        # How close each candidate is to each rated paper, 0..1, and whether it counts as "like it".
-        closeness = np.maximum(np.clip(z / Z_TOP, 0.0, 1.0), np.clip(similarity / (2 * similar), 0.0, 1.0))
-        alike = (z >= Z_MATCH) | (similarity >= similar)
-        interests = total[row].copy()
-        relevance, penalty = interests, np.zeros_like(interests)
-        liked, disliked = values > 0, values < 0
-        if disliked.any():
-            penalty = -DISLIKE_WEIGHT * closeness[disliked].max(axis=0)
-        if liked.any():
-            near = np.where(alike[liked], closeness[liked], 0.0)
-            nearest = near.argmax(axis=0)
-            best = near[nearest, np.arange(near.shape[1])]
-            like = LIKE_WEIGHT * best
-            hit = best > 0
-            relevance = np.where(hit, interests + like, interests)
-            explains = hit & (like > interests)
-            titles = np.asarray(self.titles, dtype=object)[rows[liked][nearest[explains]]]
-            for position, title in zip(np.flatnonzero(explains).tolist(), titles.tolist(), strict=True):
-                said[(row, position)] = f"like “{title}” you liked"
-            matched[row] |= hit
-        total[row] = relevance + penalty
-        if len(rows) >= MIN_RATINGS_FOR_MODEL:
-            z_model = _z(self.scores(rows, values)[None, :])[0]
-            total[row] = (1 - MODEL_WEIGHT) * total[row] + MODEL_WEIGHT * np.clip(z_model / Z_TOP, -1.0, 1.0)
-            matched[row] |= z_model >= Z_MATCH
-        if disliked.any():  # a disliked paper's other versions never come back
-            matched[row, similarity[disliked].max(axis=0) >= self.index.duplicate_threshold] = False
+    def _flat(self, pks: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reader, rated row, value) of each reader's newest MAX_RATINGS_USED ratings of papers we have, newest
+        first per reader, readers in order."""
+        runs = np.fromiter(map(self.reader_at.__getitem__, pks), dtype=np.int64, count=len(pks))
+        starts, ends = self.starts[runs], self.starts[runs + 1]
+        lengths = ends - starts
+        offsets = np.cumsum(lengths) - lengths
+        at = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+        rows, values = self.flat_rows[at], self.flat_values[at]
+        owner = np.repeat(np.arange(len(pks)), lengths)
+        known = rows >= 0
+        return owner[known], rows[known], values[known]
+
+    def _table(self, owner: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+        """Per reader, their first NEIGHBOUR_RATINGS rows (the newest), padded with the empty row."""
+        counts = np.bincount(owner, minlength=n)
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        keep = rank < NEIGHBOUR_RATINGS
+        table = np.full((n, NEIGHBOUR_RATINGS), len(self.closeness) - 1, dtype=np.int64)
+        table[owner[keep], rank[keep]] = rows[keep]
+        return table
+
+    def _block(self, at: np.ndarray, pks: list[int], total: np.ndarray, matched: np.ndarray, liked_by: np.ndarray):
+        owner, rows, values = self._flat(pks)
+        n = len(pks)
+        liked = self._table(owner[values > 0], rows[values > 0], n)
+        disliked = self._table(owner[values < 0], rows[values < 0], n)
+        # The closest liked paper and the closest disliked one, per reader and candidate: one row gather per rank.
+        best, nearest = self.liking[liked[:, 0]], np.zeros((n, self.liking.shape[1]), dtype=np.int64)
+        worst = self.closeness[disliked[:, 0]]
+        for j in range(1, NEIGHBOUR_RATINGS):
+            near = self.liking[liked[:, j]]
+            closer = near > best
+            np.copyto(best, near, where=closer)
+            nearest[closer] = j
+            np.maximum(worst, self.closeness[disliked[:, j]], out=worst)
+        interests = total[at]
+        like = LIKE_WEIGHT * best
+        liked_by[at] = np.where((best > 0) & (like > interests), np.take_along_axis(liked, nearest, axis=1), -1)
+        total[at] = interests + like - DISLIKE_WEIGHT * worst
+        matched[at] |= best > 0
+        counts = np.bincount(owner, minlength=n)
+        learning = np.flatnonzero(counts >= MIN_RATINGS_FOR_MODEL)
+        if learning.size:
+            starts = np.cumsum(counts) - counts
+            spans = [(int(starts[i]), int(starts[i] + counts[i])) for i in learning.tolist()]
+            fitted = [(pks[i], rows[a:b], values[a:b]) for i, (a, b) in zip(learning.tolist(), spans, strict=True)]
+            z = _z(self._model(fitted))
+            where = at[learning]
+            total[where] = (1 - MODEL_WEIGHT) * total[where] + MODEL_WEIGHT * np.clip(z / Z_TOP, -1.0, 1.0)
+            matched[where] |= z >= Z_MATCH
+        # A disliked paper's other versions never come back, and a rated paper is not shown again.
+        matched[at] &= ~self.duplicate[disliked].any(axis=1)
+        index = self.index
+        ids = self.rated_ids[rows]
+        found = np.minimum(np.searchsorted(index.sorted_ids, ids), len(index.sorted_ids) - 1)
+        among = index.sorted_ids[found] == ids
+        matched[at[owner[among]], index.sorted_positions[found[among]]] = False
+
+    def _model(self, rated: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """The model's scores over the candidates for these readers: their kept weights (`Ratings.weights`, one
+        matrix product for all of them) when the candidates are embedded, else fitted now."""
+        out = np.empty((len(rated), self.similarity.shape[1]), dtype=np.float32)
+        embedded, kept = self.index.embedding, self.ratings.weights
+        width = embedded.shape[1] if embedded is not None else -1
+        found = [kept.get(pk) for pk, _, _ in rated] if embedded is not None else []
+        stacked = [i for i, weights in enumerate(found) if weights is not None and weights.shape == (width,)]
+        if stacked:
+            out[stacked] = np.stack([found[i] for i in stacked]) @ embedded.T
+        for i in sorted(set(range(len(rated))) - set(stacked)):
+            out[i] = self.scores(rated[i][1], rated[i][2])
+        return out
 
     def scores(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The reader's ridge model over the candidates."""
@@ -176,6 +264,13 @@ class RatingModel:
         kernel = vectors @ vectors.T
         kernel = kernel.toarray() if sparse.issparse(kernel) else kernel
         return (ridge(np.asarray(kernel), values) @ self.similarity[rows]).astype(np.float32)
+
+
+def _rows_of(ids: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Where each id sits in `known` (-1 where it doesn't)."""
+    order = np.argsort(known, kind="stable")
+    at = np.minimum(np.searchsorted(known[order], ids), max(len(known) - 1, 0))
+    return np.where(known[order][at] == ids, order[at], -1) if len(known) else np.full(len(ids), -1)
 
 
 def _vectors(index: CandidateIndex, papers: list[Paper]) -> np.ndarray | sparse.csr_matrix:
@@ -189,25 +284,22 @@ def _vectors(index: CandidateIndex, papers: list[Paper]) -> np.ndarray | sparse.
 def explain(
     part: tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     index: CandidateIndex,
-    said: Mapping[tuple[int, int], str],
+    liked_by: np.ndarray | None,
+    taught: "RatingModel | None",
 ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A chunk's picks (picks.chunk_picks) with "like 'X' you liked" as the reason where a liked paper brought
-    the pick."""
-    if not said:
+    the pick (`liked_by`, from RatingModel.adjust)."""
+    if taught is None or liked_by is None or not (liked_by >= 0).any():
         return part
     pks, counts, ids, scores, reasons = part
-    owners = np.repeat(np.arange(len(counts)), counts).tolist()
+    owners = np.repeat(np.arange(len(counts)), counts)
+    positions = np.fromiter(map(index.position.__getitem__, ids.tolist()), dtype=np.int64, count=len(ids))
+    by = liked_by[owners, positions]
+    used, inverse = np.unique(by[by >= 0], return_inverse=True)
+    named = np.array([f"like “{title}” you liked" for title in taught.titles[used].tolist()], dtype=object)
     reasons = reasons.copy()
-    for i, (owner, paper_id) in enumerate(zip(owners, ids.tolist(), strict=True)):
-        liked = said.get((owner, index.position[paper_id]))
-        if liked is not None:
-            reasons[i] = liked
+    reasons[by >= 0] = named[inverse]
     return pks, counts, ids, scores, reasons
-
-
-def rated_ids(ratings: Ratings, pks: Iterable[int]) -> dict[int, set[int]]:
-    """Each reader's rated papers: never picked again (they have seen them)."""
-    return {pk: set(ratings.by_reader[pk][0]) for pk in pks if pk in ratings.by_reader}
 
 
 # --- At scale: each reader's model kept as weights, all readers' weights one matrix --------------------------
