@@ -78,7 +78,8 @@ def split(all_papers: Sequence) -> tuple[list, list[list]]:
 def for_you(reader: Reader, candidates: Sequence, ratings: list[tuple[int, int]], by_pk: dict, exclude=()) -> list:
     from papers.ranking import for_you as rank
 
-    rated = ([pk for pk, _ in reversed(ratings)], [v for _, v in reversed(ratings)], by_pk) if ratings else None
+    ids = [pk for pk, _ in reversed(ratings)]
+    rated = (ids, [v for _, v in reversed(ratings)], {pk: by_pk[pk] for pk in ids}) if ratings else None
     return [pick.paper_id for pick in rank(reader.typed, candidates, K, exclude=exclude, rated=rated)]
 
 

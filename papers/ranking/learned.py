@@ -47,6 +47,8 @@ SIMILAR_EMBEDDING = 0.6
 # MAX_RATINGS_USED) trains the model, and the newest say "more / less like this one" at once. Five of each: the
 # simulated readers did as well as with ten (bench/bench_feedback.py), at half the gathering per send.
 NEIGHBOUR_RATINGS = 5
+# Readers whose ratings are laid out flat per step while the model is built.
+FLAT_BLOCK = 10_000
 # Rated papers read against the candidates per step while the model is built: 2,048 x 500 floats, 4 MB.
 BUILD_BLOCK = 2_048
 # Readers whose ratings are gathered together: 500 x 10 x 500 candidates is 10 MB per gathered array.
@@ -75,7 +77,7 @@ class Ratings:
     abstract, embedding)."""
 
     by_reader: Mapping[int, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
-    papers: Mapping[int, Paper] = field(default_factory=dict)
+    papers: Mapping[int, Paper] = field(default_factory=dict)  # the rated papers (others cost work for nothing)
     # Readers' models kept as weights over the embedding space (`fit`), used when the candidates are embedded.
     weights: Mapping[int, np.ndarray] = field(default_factory=dict)
 
@@ -133,14 +135,23 @@ class RatingModel:
 
     @classmethod
     def build(cls, index: CandidateIndex, ratings: Ratings) -> "RatingModel | None":
-        # Every reader's newest ratings as one flat run each (readers in the order of `by_reader`).
+        # Every reader's newest ratings as one flat run each (readers in the order of `by_reader`), made a block
+        # of readers at a time: a hundred thousand readers' ids at once would be 80 MB of int64 per copy.
         pairs = list(ratings.by_reader.values())
         lengths = np.fromiter((min(len(i), MAX_RATINGS_USED) for i, _ in pairs), dtype=np.int64, count=len(pairs))
-        flat_ids = np.concatenate([np.asarray(i[:MAX_RATINGS_USED], dtype=np.int64) for i, _ in pairs] or [[]])
-        flat_values = np.concatenate([np.asarray(v[:MAX_RATINGS_USED], dtype=np.int64) for _, v in pairs] or [[]])
-        ids = [pid for pid in np.unique(flat_ids).tolist() if pid in ratings.papers]
-        if not ids or not index.papers:
+        blocks = [pairs[start : start + FLAT_BLOCK] for start in range(0, len(pairs), FLAT_BLOCK)]
+        ids = sorted(ratings.papers)  # the rated papers, as handed in
+        if not ids or not index.papers or not lengths.any():
             return None
+        known = np.array(ids, dtype=np.int64)
+        flat_rows = np.empty(int(lengths.sum()), dtype=np.int32)
+        flat_values = np.empty(flat_rows.size, dtype=np.int8)
+        at = 0
+        for block in blocks:
+            block_ids = _flat_of(block, 0, np.int64)
+            flat_rows[at : at + block_ids.size] = _rows_of(block_ids, known)
+            flat_values[at : at + block_ids.size] = _flat_of(block, 1, np.int8)
+            at += block_ids.size
         papers = [ratings.papers[pid] for pid in ids]
         vectors = _vectors(index, papers)
         candidates = index.embedding if index.embedding is not None else index.tfidf
@@ -164,8 +175,8 @@ class RatingModel:
             rated_ids=np.array(ids, dtype=np.int64),
             reader_at={pk: i for i, pk in enumerate(ratings.by_reader)},
             starts=np.concatenate(([0], np.cumsum(lengths))),
-            flat_rows=_rows_of(flat_ids.astype(np.int64), np.array(ids, dtype=np.int64)),
-            flat_values=flat_values.astype(np.int8),
+            flat_rows=flat_rows,
+            flat_values=flat_values,
             vectors=vectors,
             similarity=similarity,
             closeness=closeness,
@@ -264,6 +275,11 @@ class RatingModel:
         kernel = vectors @ vectors.T
         kernel = kernel.toarray() if sparse.issparse(kernel) else kernel
         return (ridge(np.asarray(kernel), values) @ self.similarity[rows]).astype(np.float32)
+
+
+def _flat_of(pairs: list, field: int, dtype: type) -> np.ndarray:
+    """One field (0: paper ids, 1: values) of these readers' newest ratings, one run after the other."""
+    return np.concatenate([np.asarray(pair[field][:MAX_RATINGS_USED], dtype=dtype) for pair in pairs])
 
 
 def _rows_of(ids: np.ndarray, known: np.ndarray) -> np.ndarray:
