@@ -95,6 +95,20 @@ def export_rows(subscriber: Subscriber) -> list[dict]:
     ]
 
 
+def export_model(subscriber: Subscriber) -> dict | None:
+    """The model kept from the reader's ratings, as the data download shows it (its weights are numbers
+    derived from the ratings listed beside it)."""
+    taste = Taste.objects.filter(subscriber=subscriber).first()
+    if taste is None:
+        return None
+    weights = embeddings.from_bytes(taste.weights)
+    return {
+        "fitted_on_ratings": taste.ratings,
+        "updated_at": taste.updated_at.isoformat(),
+        "weights": [round(float(w), 6) for w in weights] if weights is not None else [],
+    }
+
+
 def reader_ratings(pks: Sequence[int]) -> Ratings:
     """The newest MAX_RATINGS_USED ratings of each of these readers, and the papers they rated, for ranking."""
     rows = (

@@ -248,6 +248,7 @@ def export_data(subscriber: Subscriber) -> dict:
     data["soft_bounces"] = subscriber.soft_bounces
     data["rejections"] = subscriber.rejections
     data["ratings"] = feedback.export_rows(subscriber)
+    data["ratings_model"] = feedback.export_model(subscriber)
     data["deliveries"] = [
         {"digest": str(day), "status": status, "sent_at": sent.isoformat() if sent else None}
         for day, status, sent in subscriber.deliveries.order_by("digest__date").values_list(

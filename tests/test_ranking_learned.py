@@ -179,6 +179,8 @@ def test_with_the_model_each_rating_refits_a_kept_model_that_the_send_ranks_with
     kept = Taste.objects.get(subscriber=ada)
     assert kept.ratings == learned.MIN_RATINGS_FOR_MODEL
     assert embeddings.from_bytes(kept.weights).shape == (embeddings.DIMENSIONS,)
+    exported = feedback.export_model(ada)
+    assert exported["fitted_on_ratings"] == kept.ratings and len(exported["weights"]) == embeddings.DIMENSIONS
 
     # The send reads the kept weights: weights planted to point at one paper bring that paper first.
     target = graphs[0]

@@ -137,6 +137,7 @@ def test_ratings_are_in_the_data_export_and_go_with_the_account(digest_mail):
         (papers[0].canonical_id, "more"),
         (papers[1].canonical_id, "less"),
     }
+    assert exported["ratings_model"] is None, "no model is kept below the threshold or without the embeddings"
     services.delete_for_good(ada.pk)
     assert not Rating.objects.exists()
     assert Paper.objects.filter(pk=papers[0].pk).exists(), "the papers stay"
