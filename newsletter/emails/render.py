@@ -25,6 +25,7 @@ from newsletter.emails.cards import (
     fold_long_lines,
     for_you_item,
     paper_view,
+    rate_slot,
     wire_size,
 )
 from newsletter.emails.headers import digest_message_id, list_headers
@@ -231,6 +232,26 @@ def preview_links() -> ReaderLinks:
     return ReaderLinks(site_link(f"/preferences/{PREVIEW_TOKEN}/"), site_link(f"/unsubscribe/{PREVIEW_TOKEN}/"))
 
 
+def fill_rating_slots(rendered: RenderedEmail, views: list[PaperView], subscriber_id: int | None) -> RenderedEmail:
+    """fill_rating_links for a digest whose cards are `views`, in order: each card holds two slots (more,
+    less) in each part, so the parts are cut at the slots and the tokens put in between, without a search.
+    Anything else (a card the template left out) goes the slower way."""
+    ids = [int(view.anchor) for view in views if view.rate_url]
+    slot = rate_slot()
+    text, html = rendered.text.split(slot), rendered.html.split(slot)
+    if not ids or len(text) != len(html) or len(text) != 2 * len(ids) + 1:
+        return fill_rating_links(rendered, subscriber_id)
+    tokens = rating_tokens(subscriber_id, ids) if subscriber_id else [PREVIEW_TOKEN] * len(ids)
+    twice = [token for token in tokens for _ in range(2)]
+
+    def fill(pieces: list[str]) -> str:
+        out = [""] * (2 * len(twice) + 1)  # pieces and tokens alternating, joined once
+        out[0::2], out[1::2] = pieces, twice
+        return "".join(out)
+
+    return RenderedEmail(rendered.subject, fill(text), fill(html))
+
+
 def fill_rating_links(rendered: RenderedEmail, subscriber_id: int | None) -> RenderedEmail:
     """Each card's rating link with the reader's token for that paper (one per paper, scoped to it), or, with
     no reader, the preview placeholder that acts for nobody."""
@@ -267,7 +288,7 @@ def render_digest(
         context = _context(parts, shown, preferences_url, unsubscribe_url, trending_compact, intro)
         rendered = RenderedEmail(parts.subject, render_template("emails/digest/body.txt", context),
                                  render_template("emails/digest/body.html", context))  # fmt: skip
-        rendered = fill_rating_links(rendered, links.subscriber_id)
+        rendered = fill_rating_slots(rendered, [item.view for item in shown] + parts.trending, links.subscriber_id)
         if estimate <= max_html_bytes:
             break  # an upper bound: no need to measure
         over = wire_size(rendered.html) - max_html_bytes
