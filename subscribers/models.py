@@ -75,3 +75,40 @@ class Suppression(models.Model):
     @classmethod
     def is_suppressed(cls, email: str) -> bool:
         return cls.objects.filter(email_hash=email_hash(email)).exists()
+
+
+class Rating(models.Model):
+    """A reader's "more like this" (+1) or "less like this" (-1) on one paper, from a digest's link. One per
+    (reader, paper): rating again changes it. Data we hold about the reader: exported with them, deleted with
+    them (the foreign key cascades)."""
+
+    MORE = 1
+    LESS = -1
+    VALUES = ((MORE, "More like this"), (LESS, "Less like this"))
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="ratings")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="+")
+    value = models.SmallIntegerField(choices=VALUES)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "paper"], name="one_rating_per_reader_paper")]
+        indexes = [models.Index(fields=["subscriber", "-created_at"], name="rating_reader_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {'+' if self.value > 0 else '-'} {self.paper_id}"
+
+
+class Taste(models.Model):
+    """A reader's model kept as weights over the sentence-embedding space (papers.ranking.learned.fit), refitted
+    in a task each time they rate, so a send ranks every rated reader with one matrix product. Only with the
+    embedding model and past MIN_RATINGS_FOR_MODEL ratings; TF-IDF's space is each day's own, so without the model
+    the reader's model is fitted while ranking."""
+
+    subscriber = models.OneToOneField(Subscriber, on_delete=models.CASCADE, primary_key=True, related_name="taste")
+    weights = models.BinaryField()  # float32
+    ratings = models.PositiveIntegerField()  # how many ratings it was fitted on
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {self.ratings} ratings"

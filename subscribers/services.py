@@ -14,6 +14,7 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.utils import timezone
 
+from subscribers import feedback
 from subscribers.models import Subscriber, Suppression, email_hash
 
 # Unconfirmed sign-ups are personal data we have no consent for: keep them two weeks (a confirmation link
@@ -248,6 +249,8 @@ def export_data(subscriber: Subscriber) -> dict:
     data |= {name: getattr(subscriber, name).isoformat() if getattr(subscriber, name) else None for name in stamps}
     data["soft_bounces"] = subscriber.soft_bounces
     data["rejections"] = subscriber.rejections
+    data["ratings"] = feedback.export_rows(subscriber)
+    data["ratings_model"] = feedback.export_model(subscriber)
     data["deliveries"] = [
         {"digest": str(day), "status": status, "sent_at": sent.isoformat() if sent else None}
         for day, status, sent in subscriber.deliveries.order_by("digest__date").values_list(

@@ -5,6 +5,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from subscribers import feedback
 from subscribers.emails import confirmation_email, privacy_email
 from subscribers.models import Subscriber
 from subscribers.services import (
@@ -56,3 +57,9 @@ def send_privacy_link_task(subscriber_id: int) -> bool:
 @shared_task
 def purge_unconfirmed_task() -> int:
     return purge_unconfirmed(timezone.now())
+
+
+@shared_task(ignore_result=True)
+def retrain_task(subscriber_id: int) -> bool:
+    """The reader rated: refit the model their next digest ranks with (subscribers.feedback.retrain)."""
+    return feedback.retrain(subscriber_id)

@@ -6,6 +6,8 @@ never reads for another: each link can do only its own job (least privilege).
 - unsub: unsubscribes, and asks to subscribe again; the List-Unsubscribe URL, which mailbox providers keep.
 - prefs: shows and edits preferences.
 - privacy: downloads or deletes the reader's data; mailed on request from the preferences page, one hour.
+- rate: "more like this" / "less like this" on one paper. Its state is the paper (`rating_state`), so a token
+  made for one paper never rates another; no expiry, like the other links in a digest.
 
 Preference and unsubscribe links carry no expiry and no state, so the links in every email ever sent keep
 working (until the key that signed them leaves SECRET_KEY_FALLBACKS). A confirmation link also carries a short
@@ -46,10 +48,16 @@ class Purpose:
     PREFERENCES = "prefs"
     UNSUBSCRIBE = "unsub"
     PRIVACY = "privacy"
+    RATE = "rate"
 
 
 # How long a token of each purpose is read; the others have no age limit.
 MAX_AGE_SECONDS = {Purpose.CONFIRM: CONFIRM_MAX_AGE_SECONDS, Purpose.PRIVACY: PRIVACY_MAX_AGE_SECONDS}
+
+
+def rating_state(paper_id: int) -> str:
+    """What a rating token is bound to: the paper it rates."""
+    return f"paper:{paper_id}"
 
 
 def _fingerprint(state: str) -> str:
@@ -88,6 +96,28 @@ def make_tokens(subscriber_id: int | None, purposes: tuple[str, ...], state: str
         value = f"{encoded_id}{SEPARATOR}{purpose}{SEPARATOR}{encoded_time}{SEPARATOR}{fingerprint}"
         tokens.append(f"{value}{SEPARATOR}{_signature(secret, value)}")
     return tokens
+
+
+def rating_tokens(subscriber_id: int | None, paper_ids: list[int]) -> list[str]:
+    """One rating token per paper for one reader (a digest carries one per paper it shows)."""
+    if subscriber_id is None:
+        subscriber_id = 0
+    if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id < 0:
+        raise TypeError(f"a subscriber id is an int, not {subscriber_id!r}")
+    head = f"{signing.b62_encode(subscriber_id)}{SEPARATOR}{Purpose.RATE}{SEPARATOR}{_now_b62()}{SEPARATOR}"
+    mac, tokens = _mac(settings.SECRET_KEY), []
+    for paper_id in paper_ids:
+        value = head + _paper_fingerprint(paper_id)
+        signer = mac.copy()
+        signer.update(value.encode())
+        tokens.append(f"{value}{SEPARATOR}{base64.urlsafe_b64encode(signer.digest()).rstrip(b'=').decode()}")
+    return tokens
+
+
+@lru_cache(maxsize=4096)
+def _paper_fingerprint(paper_id: int) -> str:
+    """A rating token's fingerprint for one paper: every reader's digest carries the day's few hundred papers."""
+    return _fingerprint(rating_state(paper_id))
 
 
 def _now_b62() -> str:

@@ -17,12 +17,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from subscribers import ratelimit, services
+from papers.models import Paper
+from subscribers import feedback, ratelimit, services
 from subscribers.after_response import run_after_response
 from subscribers.forms import PreferencesForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import send_confirmation_task, send_privacy_link_task, signup_task
-from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, read_token
+from subscribers.tasks import retrain_task, send_confirmation_task, send_privacy_link_task, signup_task
+from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, rating_state, read_token
 
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
 # Data links a reader may ask for per window: a few tries if one gets lost, not a way to flood their inbox.
@@ -135,8 +136,52 @@ def _preferences_page(
         "link_sent": "link_sent" in request.GET,
         "link_minutes": PRIVACY_MAX_AGE_SECONDS // 60,
         "error": error,
+        "ratings": feedback.ratings_of(subscriber),
+        "ratings_changed": "ratings" in request.GET,
     }
     return render(request, "site/preferences.html", context, status=status)
+
+
+@reader_link(Purpose.PREFERENCES)
+@require_POST
+def preferences_ratings(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Remove one rating (`remove`: the paper's id) or all of them (`reset`)."""
+    if request.POST.get("reset") == "all":
+        feedback.reset(subscriber.pk)
+    elif (remove := request.POST.get("remove", "")).isdigit():
+        feedback.rate(subscriber.pk, int(remove), None)
+        _queue(retrain_task, subscriber.pk)
+    return redirect(f"/preferences/{token}/?ratings=1#ratings")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
+    """A digest's "More like this" / "Less like this" link: the token is the reader's, for this paper only.
+    Opening it (a scanner, a preview pane) only shows the paper and the two buttons; the POST of a button rates,
+    and the page it answers with can undo that (back to what it was before)."""
+    subscriber_id = read_token(token, Purpose.RATE, state=rating_state(paper_id))
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first() if subscriber_id is not None else None
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if subscriber is None or paper is None:
+        return _invalid_link(request, Purpose.RATE, 404)
+    before = feedback.current(subscriber.pk, paper.pk)
+    context = {"paper": paper, "token": token, "asked": request.GET.get("v", ""), "done": "", "undone": False}
+    if request.method == "POST":
+        choice = request.POST.get("rating", "")
+        if choice == "undo":
+            previous = request.POST.get("previous", "")
+            feedback.rate(subscriber.pk, paper.pk, feedback.VALUES.get(previous))
+            context["undone"] = True
+        elif choice in feedback.VALUES:
+            feedback.rate(subscriber.pk, paper.pk, feedback.VALUES[choice])
+            context |= {"done": choice, "previous": feedback.WORDS.get(before, "none")}
+        else:
+            return HttpResponse("Expected rating=more, less or undo", status=400, content_type="text/plain")
+        before = feedback.current(subscriber.pk, paper.pk)
+        _queue(retrain_task, subscriber.pk)
+    context["current"] = feedback.WORDS.get(before, "")
+    return render(request, "site/rate.html", context)
 
 
 @reader_link(Purpose.PREFERENCES)

@@ -65,7 +65,7 @@ def reader_tokens_in(text: str) -> dict[str, set[str]]:
     purpose."""
     from subscribers.tokens import Purpose, read_token
 
-    purposes = (Purpose.CONFIRM, Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.PRIVACY)
+    purposes = (Purpose.CONFIRM, Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.PRIVACY, Purpose.RATE)
     found: dict[str, set[str]] = {}
     for candidate in set(TOKEN_SHAPE.findall(text)):
         for piece in {candidate, *candidate.strip(".:").split("/")}:

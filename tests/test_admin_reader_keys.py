@@ -55,12 +55,14 @@ def test_a_preview_s_reader_links_act_for_nobody(morning, client):
     editor, _ = editor_client()
     preview = reverse("admin:newsletter_digest_preview", args=[morning.digest.pk])
     page = editor.get(preview, {"subscriber": morning.ada.email}).text
-    links = set(re.findall(r"http://[^/\s\"&]+(/(?:preferences|unsubscribe)/[\w.:-]+/)", html.unescape(page)))
-    assert {link.split("/")[1] for link in links} == {"preferences", "unsubscribe"}
+    links = set(re.findall(r"http://[^/\s\"&]+(/(?:preferences|unsubscribe|rate/\d+)/[\w.:~-]+/)", html.unescape(page)))
+    assert {link.split("/")[1] for link in links} == {"preferences", "unsubscribe", "rate"}
+    assert sum(link.startswith("/rate/") for link in links) >= 5, "every paper's rating link, inert"
     for link in links:
-        for response in (client.get(link), client.post(link, {"List-Unsubscribe": "One-Click"})):
-            assert response.status_code == 404 and "This link doesn't work" in response.text
+        for body in ({"List-Unsubscribe": "One-Click"}, {"rating": "less"}):
+            for response in (client.get(link), client.post(link, body)):
+                assert response.status_code == 404 and "This link doesn't work" in response.text
     morning.ada.refresh_from_db()
-    assert morning.ada.status == "active"
+    assert morning.ada.status == "active" and not morning.ada.ratings.exists()
     # What a reader's own copy carries instead, for contrast: that one works.
     assert client.get(f"/preferences/{make_token(morning.ada.pk, Purpose.PREFERENCES)}/").status_code == 200

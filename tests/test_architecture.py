@@ -49,7 +49,7 @@ def test_the_code_keeps_every_contract():
     ("module", "line", "contract"),
     [
         ("papers/text.py", "from newsletter import models", "never import newsletter"),
-        ("subscribers/tokens.py", "import papers.models", "never import newsletter/, nor each other"),
+        ("papers/text.py", "import subscribers.models", "papers/ and subscribers/ never import newsletter/"),
         ("newsletter/sending/ledger.py", "from newsletter import tasks", "No import cycles anywhere"),
         ("newsletter/emails/mime.py", "from newsletter.sending import delivery", "edges over services"),
         ("papers/ranking/foryou.py", "from papers import admin", "papers: edges over services"),

@@ -1,6 +1,7 @@
 """A link scanner acts for nobody. Corporate mail filters (Safe Links, Proofpoint, Mimecast) open every link of
 every message in a real browser, scripts on, before the reader sees it. Here Debian's Chromium does that with a
-confirmation email and a digest (and its List-Unsubscribe URL): afterwards every row of every table is as it
+confirmation email and a digest (its List-Unsubscribe URL, and every paper's "More like this" and "Less like
+this"): afterwards every row of every table is as it
 was (statuses, preferences, deliveries, suppressions, everything else) and nothing was mailed."""
 
 import html
@@ -64,7 +65,7 @@ def test_a_scanner_opening_every_link_of_a_confirmation_and_a_digest_changes_not
     links = set().union(*(links_in(message) for message in mailbox))
     ours = {url for url in links if url.startswith(live_server.url)}
     kinds = {urlsplit(url).path.split("/")[1] for url in ours}
-    assert {"confirm", "preferences", "unsubscribe", "digests"} <= kinds, kinds
+    assert {"confirm", "preferences", "unsubscribe", "digests", "rate"} <= kinds, kinds
     assert Subscriber.objects.get(email="pat@example.com").status == "pending"
     before = database_snapshot()
 
@@ -93,4 +94,5 @@ def test_a_scanner_opening_every_link_of_a_confirmation_and_a_digest_changes_not
     assert opened == len(ours)
     assert Subscriber.objects.get(email="pat@example.com").status == "pending"
     assert Subscriber.objects.get(email="ada@example.com").status == "active"
+    assert not Subscriber.objects.get(email="ada@example.com").ratings.exists(), "no paper was rated"
     assert len(list(outbox.glob("*.eml"))) == 2, "nothing was mailed"

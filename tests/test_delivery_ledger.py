@@ -60,10 +60,10 @@ def test_queries_per_chunk_do_not_grow_with_the_readers(digest, django_assert_ma
     chunk = delivery.start_send(digest.pk)
     batches = delivery.SEND_CHUNK_SIZE // ledger.CLAIM_BATCH_SIZE
     # digest, the lease and its release, rows, trending, candidates, what earlier digests sent these readers,
-    # suppressions, 2 to finish; per batch of CLAIM_BATCH_SIZE: the claim (UPDATE ... RETURNING) and the
+    # their ratings, suppressions, 2 to finish; per batch of CLAIM_BATCH_SIZE: the claim (UPDATE ... RETURNING) and the
     # outcomes (one UPDATE), each in its own transaction with SET LOCAL synchronous_commit (a savepoint and its
     # release here, inside the test's transaction). Renewing the lease costs nothing until a third of it passed.
-    with django_assert_max_num_queries(10 + 2 * 4 * batches):
+    with django_assert_max_num_queries(11 + 2 * 4 * batches):
         assert delivery.send_chunk(digest.pk, chunk).sent == delivery.SEND_CHUNK_SIZE
 
 

@@ -13,7 +13,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from newsletter.models import Delivery, Digest, DigestPaper
 from subscribers import services
 from subscribers.models import Subscriber, Suppression, email_hash
-from subscribers.tokens import Purpose, make_token
+from subscribers.tokens import Purpose, make_token, rating_state
 from tests.admin_support import MORNING, crawl, make_morning, superuser_client
 from tests.helpers import changed_tables, database_snapshot
 
@@ -58,7 +58,10 @@ def site_urls(morning, sent: Digest) -> dict[str, list[str]]:
     pat = Subscriber.objects.get(email="pat@example.com")
     tokens = [make_token(reader.pk, purpose) for reader in (morning.ada, pat) for purpose in PURPOSES]
     tokens.append(make_token(pat.pk, Purpose.CONFIRM, state=services.consent_state(pat)))
-    fill = {"<str:token>": tokens, "<str:esp>": ["postmark", "sendgrid"],
+    paper = DigestPaper.objects.filter(digest=sent).first().paper_id
+    # A rating link: the reader's token for this very paper (it rates on a POST only).
+    tokens.append(make_token(morning.ada.pk, Purpose.RATE, state=rating_state(paper)))
+    fill = {"<str:token>": tokens, "<str:esp>": ["postmark", "sendgrid"], "<int:paper_id>": [str(paper)],
             r"^(?P<day>\d{4}-\d{2}-\d{2})/$": [f"{sent.date:%Y-%m-%d}/"]}  # fmt: skip
     urls = {}
     for route in site_routes():

@@ -8,10 +8,11 @@ from functools import lru_cache
 from markupsafe import Markup
 
 from newsletter.emails import textfmt
-from newsletter.emails.templates import environment
+from newsletter.emails.templates import environment, site_link
 from papers.caches import Lru, register
 from papers.models import Paper
 from papers.text import arxiv_id_from
+from subscribers.tokens import rating_tokens
 
 # Categories beyond these are cross-lists that say little about the paper.
 MAX_CATEGORIES_SHOWN = 4
@@ -43,6 +44,9 @@ class PaperView:
     links: tuple[tuple[str, str], ...]
     meta_text: str
     summary_text: str
+    # The paper's "More like this" / "Less like this" link, its token a RATE_SLOT that each reader's copy fills
+    # in (newsletter.emails.render.fill_rating_links); "" for a paper that is no row of the database.
+    rate_url: str = ""
     # The card, rendered once: top (title, authors), bottom with and without the summary, in both parts.
     html_top: Markup = NO_HTML
     html_bottom: Markup = NO_HTML
@@ -105,7 +109,20 @@ def _make_view(paper: Paper, fallback_url: str) -> PaperView:
         links=links,
         meta_text=" · ".join(meta) or "new today",
         summary_text=textfmt.wrap(("AI summary: " if ai_summary else "") + summary, "   "),
+        rate_url=site_link(f"/rate/{paper.pk}/{rate_slot()}/") if paper.pk else "",
     )
+
+
+# Stands for a reader's rating token in the cards every reader shares. As long as the longest token, so that a
+# card's measured size stays an upper bound; "~" is in no token.
+RATE_SLOT_CHAR = "~"
+# The longest subscriber id a slot is sized for (ids are 64-bit; this is a trillion readers).
+LONGEST_SUBSCRIBER_ID = 10**12
+
+
+@lru_cache(maxsize=1)
+def rate_slot() -> str:
+    return RATE_SLOT_CHAR * len(rating_tokens(LONGEST_SUBSCRIBER_ID, [LONGEST_SUBSCRIBER_ID])[0])
 
 
 def _with_card(view: PaperView) -> PaperView:

@@ -9,6 +9,7 @@ act for nobody (`preview_links`).
 """
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 
 import css_inline
@@ -18,11 +19,13 @@ from markupsafe import Markup
 from newsletter.emails import textfmt
 from newsletter.emails.cards import (
     NO_HTML,
+    RATE_SLOT_CHAR,
     ForYouItem,
     PaperView,
     fold_long_lines,
     for_you_item,
     paper_view,
+    rate_slot,
     wire_size,
 )
 from newsletter.emails.headers import digest_message_id, list_headers
@@ -43,7 +46,7 @@ from papers.caches import Lru
 from papers.models import Paper
 from papers.ranking import Pick
 from subscribers.models import Subscriber
-from subscribers.tokens import Purpose, make_token, make_tokens
+from subscribers.tokens import Purpose, make_token, make_tokens, rating_tokens
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ DIGEST_CACHE_SIZE = 4
 LONGEST_SUBSCRIBER_ID = 10**12
 # Where a preview's reader links put the token: a word no token can be (tokens are five dotted fields).
 PREVIEW_TOKEN = "preview"  # noqa: S105 - a placeholder, not a secret
+# A card's rating link as the shared cards carry it: the paper's id, then the slot a reader's token goes in.
+RATE_SLOT = re.compile(rf"/rate/(\d+)/{re.escape(RATE_SLOT_CHAR)}+/")
 
 
 @dataclass
@@ -205,22 +210,61 @@ def _intro(trending: int, for_you: int) -> str:
 
 @dataclass(frozen=True)
 class ReaderLinks:
-    """The links in a digest that act for its reader."""
+    """The links in a digest that act for its reader; `subscriber_id` signs each paper's rating link (None: links
+    that act for nobody)."""
 
     preferences_url: str
     unsubscribe_url: str
+    subscriber_id: int | None = None
 
 
 def reader_links(subscriber_id: int | None) -> ReaderLinks:
     """The reader's own signed links: only the reader's own copy of a digest carries them."""
     preferences, unsubscribe = make_tokens(subscriber_id, (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE))
-    return ReaderLinks(site_link(f"/preferences/{preferences}/"), site_link(f"/unsubscribe/{unsubscribe}/"))
+    return ReaderLinks(
+        site_link(f"/preferences/{preferences}/"), site_link(f"/unsubscribe/{unsubscribe}/"), subscriber_id
+    )
 
 
 def preview_links() -> ReaderLinks:
     """What an editor's preview and test send carry instead: links of the same shape that act for nobody (they
     open the "This link doesn't work" page). An editor never holds a reader's keys."""
     return ReaderLinks(site_link(f"/preferences/{PREVIEW_TOKEN}/"), site_link(f"/unsubscribe/{PREVIEW_TOKEN}/"))
+
+
+def fill_rating_slots(rendered: RenderedEmail, views: list[PaperView], subscriber_id: int | None) -> RenderedEmail:
+    """fill_rating_links for a digest whose cards are `views`, in order: each card holds two slots (more,
+    less) in each part, so the parts are cut at the slots and the tokens put in between, without a search.
+    Anything else (a card the template left out) goes the slower way."""
+    ids = [int(view.anchor) for view in views if view.rate_url]
+    slot = rate_slot()
+    text, html = rendered.text.split(slot), rendered.html.split(slot)
+    if not ids or len(text) != len(html) or len(text) != 2 * len(ids) + 1:
+        return fill_rating_links(rendered, subscriber_id)
+    tokens = rating_tokens(subscriber_id, ids) if subscriber_id else [PREVIEW_TOKEN] * len(ids)
+    twice = [token for token in tokens for _ in range(2)]
+
+    def fill(pieces: list[str]) -> str:
+        out = [""] * (2 * len(twice) + 1)  # pieces and tokens alternating, joined once
+        out[0::2], out[1::2] = pieces, twice
+        return "".join(out)
+
+    return RenderedEmail(rendered.subject, fill(text), fill(html))
+
+
+def fill_rating_links(rendered: RenderedEmail, subscriber_id: int | None) -> RenderedEmail:
+    """Each card's rating link with the reader's token for that paper (one per paper, scoped to it), or, with
+    no reader, the preview placeholder that acts for nobody."""
+    ids = list(dict.fromkeys(RATE_SLOT.findall(rendered.text)))
+    if not ids:
+        return rendered
+    tokens = rating_tokens(subscriber_id, list(map(int, ids))) if subscriber_id else [PREVIEW_TOKEN] * len(ids)
+    by_id = {paper_id: f"/rate/{paper_id}/{token}/" for paper_id, token in zip(ids, tokens, strict=True)}
+
+    def fill(text: str) -> str:
+        return RATE_SLOT.sub(lambda match: by_id.get(match[1], f"/rate/{match[1]}/{PREVIEW_TOKEN}/"), text)
+
+    return RenderedEmail(rendered.subject, fill(rendered.text), fill(rendered.html))
 
 
 def render_digest(
@@ -244,6 +288,7 @@ def render_digest(
         context = _context(parts, shown, preferences_url, unsubscribe_url, trending_compact, intro)
         rendered = RenderedEmail(parts.subject, render_template("emails/digest/body.txt", context),
                                  render_template("emails/digest/body.html", context))  # fmt: skip
+        rendered = fill_rating_slots(rendered, [item.view for item in shown] + parts.trending, links.subscriber_id)
         if estimate <= max_html_bytes:
             break  # an upper bound: no need to measure
         over = wire_size(rendered.html) - max_html_bytes

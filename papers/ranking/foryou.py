@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from papers.models import Paper
+from papers.ranking import learned
 from papers.ranking.index import CandidateIndex, candidate_index
 from papers.ranking.mmr import MMR_POOL_FACTOR, best_first, mmr
 from papers.ranking.picks import Pick, PickLists, author_reason, category_reason, chunk_picks
@@ -36,7 +37,10 @@ RANK_CHUNK_SIZE = 2_000
 
 
 def for_you_many(
-    subscribers: Sequence, candidates: Sequence[Paper], exclude: Mapping[int, Iterable[int]]
+    subscribers: Sequence,
+    candidates: Sequence[Paper],
+    exclude: Mapping[int, Iterable[int]],
+    ratings: learned.Ratings | None = None,
 ) -> Mapping[int, list[Pick]]:
     """ "For you" for many subscribers at once: {subscriber id: picks, best first}.
 
@@ -54,9 +58,11 @@ def for_you_many(
         readers = Readers.read(subscribers, index)
         # Every distinct topic is scored against the papers once, however many readers share it.
         topics = topic_matrix(index, readers.topic_names)
+        ratings = learned.ratings_for(readers.pks) if ratings is None else ratings
+        taught = learned.RatingModel.build(index, ratings)
         return PickLists(
             [
-                _rank_chunk(index, readers, slice(start, start + RANK_CHUNK_SIZE), topics, exclude)
+                _rank_chunk(index, readers, slice(start, start + RANK_CHUNK_SIZE), topics, exclude, taught)
                 for start in range(0, len(subscribers), RANK_CHUNK_SIZE)
             ]
         )
@@ -76,10 +82,18 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def for_you(interests: str, papers: Sequence[Paper], limit: int, exclude: Iterable[int] = ()) -> list[Pick]:
-    """One hypothetical reader's list (the rank_papers command, the evaluation)."""
+def for_you(
+    interests: str,
+    papers: Sequence[Paper],
+    limit: int,
+    exclude: Iterable[int] = (),
+    rated: tuple[Sequence[int], Sequence[int], Mapping[int, Paper]] | None = None,
+) -> list[Pick]:
+    """One hypothetical reader's list (the rank_papers command, the evaluation); `rated`: their ratings as
+    (paper ids, values, the papers by id)."""
     reader = SimpleNamespace(pk=0, interests=interests, categories=[], papers_per_digest=limit)
-    return for_you_many([reader], papers, {0: set(exclude)})[0]
+    ratings = learned.Ratings({0: rated[:2]}, rated[2]) if rated else learned.Ratings()
+    return for_you_many([reader], papers, {0: set(exclude)}, ratings)[0]
 
 
 def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, Iterable[int]]) -> tuple[np.ndarray, ...]:
@@ -101,7 +115,12 @@ def _blocked(index: CandidateIndex, pks: Sequence[int], exclude: Mapping[int, It
 
 
 def _rank_chunk(
-    index: CandidateIndex, readers: Readers, chunk: slice, topics: sparse.csr_matrix, exclude: Mapping
+    index: CandidateIndex,
+    readers: Readers,
+    chunk: slice,
+    topics: sparse.csr_matrix,
+    exclude: Mapping,
+    taught: learned.RatingModel | None = None,
 ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     profile = readers.profile[chunk]
     n, n_papers = profile.size, len(index.papers)
@@ -129,6 +148,7 @@ def _rank_chunk(
             matched[rows, positions] = True
             hits.append((rows, positions, wishes, describe))
     matched[~readers.wants[profile]] = False
+    liked = taught.adjust(readers.pks[chunk], total, matched) if taught is not None else None
     matched[:, ~index.allowed] = False
     for rows, positions in (_blocked(index, readers.pks[chunk], exclude), readers.negatives.met(profile)):
         matched[rows, positions] = False
@@ -152,4 +172,5 @@ def _rank_chunk(
     topic = np.zeros((n, pool), dtype=np.int64)
     topic[rows, rank] = np.argmax(np.take(scores, inverse[rows] * n_papers + positions[:, None]), axis=1)
     picked, picked_scores, picked_topic = mmr(index, candidates, candidate_scores, topic, readers.limits[chunk])
-    return chunk_picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
+    part = chunk_picks(index, readers, chunk, picked, picked_scores, picked_topic, table, topical, hits)
+    return learned.explain(part, index, liked, taught)
