@@ -155,3 +155,25 @@ def browser(chromium_path, monkeypatch):
 
 def fixture_path(name: str) -> Path:
     return FIXTURES / name
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of the test's own, which it may restart empty."""
+    from tests.private_redis import PrivateRedis
+
+    require(shutil.which("redis-server") is not None, "this test needs redis-server (Debian's redis-server package)")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workers(env, tmp_path):
+    """Celery workers started as operators start them, with the test module's `env`; stopped at the end."""
+    from tests.workers_support import Workers
+
+    pool = Workers(env, tmp_path)
+    yield pool
+    pool.stop_all()

@@ -9,20 +9,15 @@ accepted no more than its quota in any second, and the workers never asked for m
 full-size figures are `BENCH_ONLY=provider make bench`."""
 
 import os
-import shutil
-import subprocess
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from newsletter.models import Delivery
 from newsletter.sending.ratelimit import RESERVE_AHEAD
-from tests.conftest import require
 from tests.fake_provider import FakeProvider, burst, busiest
-from tests.private_redis import PrivateRedis
-from tests.workers_support import Workers, ledger, population, send_digest, sent_by
+from tests.workers_support import finish, population, send_digest, sent_by
 
 TODAY = date(2026, 11, 28)
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
@@ -35,15 +30,6 @@ FAULT_EVERY = 97
 REQUEST_TIMEOUT_SECONDS = 2  # anymail gives up on an unanswered request after this long
 RATE_WINDOW_SECONDS = 5  # the rate our workers asked for is judged over windows this long
 REQUEST_DELAY_SECONDS = 0.5  # at most this long from a token to its request at the provider, on a loaded machine
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    require(shutil.which("redis-server") is not None, "this test needs redis-server (Debian's redis-server package)")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -71,22 +57,6 @@ def env(postgres, private_redis, provider, tmp_path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def workers(env, tmp_path):
-    pool = Workers(env, tmp_path)
-    yield pool
-    pool.stop_all()
-
-
-def finish(command: subprocess.Popen, logs: Path) -> tuple[int, list[str]]:
-    try:
-        out, _ = command.communicate(timeout=SEND_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        command.kill()
-        pytest.fail(f"send_digest did not finish; ledger: {ledger()}; logs: {(logs / 'send_digest.log').read_text()}")
-    return command.returncode, out.strip().splitlines()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_5000_readers_through_a_provider_api_at_its_quota_with_faults_get_one_message_each(
     env, provider, workers, tmp_path
@@ -95,7 +65,7 @@ def test_5000_readers_through_a_provider_api_at_its_quota_with_faults_get_one_me
     provider.faults.plan.update(FAULTS)
     provider.faults.every = FAULT_EVERY
     first, second = workers.start("procfile"), workers.start("bare")
-    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path)
+    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path, SEND_TIMEOUT_SECONDS)
 
     skipped = len(groups["hash_suppressed"])
     assert (code, lines[-1]) == (0, f"sent=5000 skipped={skipped} failed=0 unsent=0")

@@ -9,11 +9,8 @@ are suppressed, and send_digest's last lines and exit status say how the send en
 (2,000 readers, two minutes of 421, the default backoff and lease) run in `BENCH_ONLY=outage make bench`."""
 
 import os
-import shutil
-import subprocess
 import time
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -21,9 +18,7 @@ from django.db import connection
 from newsletter.models import Delivery
 from subscribers.models import Subscriber
 from tests import smtp_sink
-from tests.conftest import require
-from tests.private_redis import PrivateRedis
-from tests.workers_support import Workers, ledger, population, send_digest, sent_by
+from tests.workers_support import finish, ledger, population, send_digest, sent_by
 
 TODAY = date(2026, 11, 28)
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
@@ -35,15 +30,6 @@ POLL_SECONDS = 0.05
 LEASE_SECONDS = 10
 # The provider's outage: longer than one report of send_digest (10 s), so it says what it waits for.
 OUTAGE_SECONDS = 15
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    require(shutil.which("redis-server") is not None, "this test needs redis-server (Debian's redis-server package)")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -76,22 +62,6 @@ def env(postgres, private_redis, sink, tmp_path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def workers(env, tmp_path):
-    pool = Workers(env, tmp_path)
-    yield pool
-    pool.stop_all()
-
-
-def finish(command: subprocess.Popen, logs: Path) -> tuple[int, list[str]]:
-    try:
-        out, _ = command.communicate(timeout=SEND_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        command.kill()
-        pytest.fail(f"send_digest did not finish; ledger: {ledger()}; logs: {(logs / 'send_digest.log').read_text()}")
-    return command.returncode, out.strip().splitlines()
-
-
 def assert_ledger_explains_everyone(groups: dict[str, list[str]], received) -> None:
     rows = dict(Delivery.objects.values_list("subscriber__email", "status"))
     assert {rows[e] for e in groups["active"]} == {"sent"}
@@ -111,7 +81,7 @@ def summary(groups: dict[str, list[str]], failed: int = 0) -> str:
 def test_a_procfile_worker_and_a_bare_worker_send_2000_readers_exactly_one_message_each(env, sink, workers, tmp_path):
     groups = population(TODAY, active=2000 - 50 - 50 - 20)
     first, second = workers.start("procfile"), workers.start("bare")
-    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path)
+    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path, SEND_TIMEOUT_SECONDS)
 
     assert (code, lines[-1]) == (0, summary(groups))
     assert max(sink.received.values()) == 1
@@ -127,7 +97,7 @@ def test_an_outage_then_refused_addresses_delay_mail_and_lose_nobody(env, sink, 
     workers.start("procfile")
     workers.start("bare")
     sink.outage_seconds = OUTAGE_SECONDS  # from the first MAIL FROM on, every one refused with 421; then all is well
-    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path)
+    code, lines = finish(send_digest(env, TODAY, tmp_path), tmp_path, SEND_TIMEOUT_SECONDS)
 
     assert (code, lines[-2:]) == (
         3,
@@ -147,7 +117,7 @@ def test_an_outage_then_refused_addresses_delay_mail_and_lose_nobody(env, sink, 
     served_after = sink.last_new_at - sink.refuse_until
 
     # Retrying the failed rows leaves the suppressed alone; the others are refused a second time, and go.
-    code, lines = finish(send_digest(env, TODAY, tmp_path, "--retry-failed"), tmp_path)
+    code, lines = finish(send_digest(env, TODAY, tmp_path, "--retry-failed"), tmp_path, SEND_TIMEOUT_SECONDS)
     assert (code, lines[-1]) == (3, summary(groups, failed=12))
     assert f"Failed deliveries of the {TODAY} digest queued again." in lines
     assert set(refused.values_list("status", "rejections")) == {("suppressed", 2)}
@@ -187,7 +157,7 @@ def test_two_kills_a_redis_restart_and_refusals_lose_nobody(env, sink, workers, 
             restarted = True
         time.sleep(POLL_SECONDS)
     assert not kills_at and restarted, f"the faults were not all injected; ledger: {ledger()}"
-    code, lines = finish(command, tmp_path)
+    code, lines = finish(command, tmp_path, SEND_TIMEOUT_SECONDS)
 
     duplicates = sum(n - 1 for n in sink.received.values())
     print(

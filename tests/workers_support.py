@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import psutil
+import pytest
 
 from newsletter.digests.build import build_digest
 from newsletter.models import Delivery
@@ -137,3 +138,13 @@ def send_digest(env: dict[str, str], day: date, logs: Path, *options: str) -> su
 
 def ledger() -> dict[str, int]:
     return dict(Counter(Delivery.objects.values_list("status", flat=True)))
+
+
+def finish(command: subprocess.Popen, logs: Path, timeout: float) -> tuple[int, list[str]]:
+    """send_digest's exit status and lines, once it ends; the ledger and its log in the failure if it does not."""
+    try:
+        out, _ = command.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        command.kill()
+        pytest.fail(f"send_digest did not finish; ledger: {ledger()}; logs: {(logs / 'send_digest.log').read_text()}")
+    return command.returncode, out.strip().splitlines()
