@@ -18,11 +18,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from papers.models import Paper
-from subscribers import feedback, ratelimit, services
+from subscribers import feedback, ratelimit, seeding, services
 from subscribers.after_response import run_after_response
-from subscribers.forms import PreferencesForm, SignUpForm
+from subscribers.forms import PreferencesForm, SeedForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import retrain_task, send_confirmation_task, send_privacy_link_task, signup_task
+from subscribers.tasks import (
+    retrain_task,
+    seed_fetch_task,
+    send_confirmation_task,
+    send_privacy_link_task,
+    signup_task,
+)
 from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, rating_state, read_token
 
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
@@ -47,11 +53,11 @@ def _within_limits(request: HttpRequest, address: str | None) -> bool:
 
 @require_POST
 def subscribe(request: HttpRequest) -> HttpResponse:
-    form = SignUpForm(request.POST)
+    form = SignUpForm(request.POST, request.FILES)
     valid = form.is_valid()
     if not _within_limits(request, form.cleaned_data.get("email") if valid else None):
         error = "Too many sign-up attempts from here. Please wait an hour and try again."
-        return _signup_page(request, SignUpForm(request.POST), status=429, error=error)
+        return _signup_page(request, SignUpForm(request.POST, request.FILES), status=429, error=error)
     if not valid:
         return _signup_page(request, form, status=400)
     if not form.is_bot():
@@ -126,9 +132,18 @@ def preferences(request: HttpRequest, subscriber: Subscriber, subscriber_id: int
 
 
 def _preferences_page(
-    request: HttpRequest, subscriber: Subscriber, token: str, form: PreferencesForm, status: int = 200, error: str = ""
+    request: HttpRequest,
+    subscriber: Subscriber,
+    token: str,
+    form: PreferencesForm,
+    status: int = 200,
+    error: str = "",
+    seed_form: SeedForm | None = None,
+    seeded: str = "",
 ) -> HttpResponse:
     context = {
+        "seed_form": seed_form or SeedForm(),
+        "seeded": seeded,
         "form": form,
         "subscriber": subscriber,
         "token": token,
@@ -182,6 +197,25 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
         _queue(retrain_task, subscriber.pk)
     context["current"] = feedback.WORDS.get(before, "")
     return render(request, "site/rate.html", context)
+
+
+@reader_link(Purpose.PREFERENCES)
+@require_POST
+def preferences_seed(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Papers the reader knows, pasted or uploaded: each becomes a "more like this". Those we hold are rated now;
+    the rest once the arXiv API has been asked (a task). The page says what was recognised and what was not."""
+    form = SeedForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), 400, seed_form=form)
+    seeds = form.cleaned_data["seeds"]
+    if seeds is None:
+        return redirect(f"/preferences/{token}/#seed")
+    missing = seeding.rate_known(subscriber.pk, seeds.ids)
+    if missing:
+        _queue(seed_fetch_task, subscriber.pk, missing)
+    _queue(retrain_task, subscriber.pk)
+    told = seeds.summary() + (f"; {len(missing)} are being looked up on arXiv and will follow." if missing else ".")
+    return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), seeded=told)
 
 
 @reader_link(Purpose.PREFERENCES)
