@@ -260,8 +260,12 @@ def preferences_seed(request: HttpRequest, subscriber: Subscriber, subscriber_id
     if missing:
         _queue(seed_fetch_task, subscriber.pk, missing)
     _queue(retrain_task, subscriber.pk)
-    told = seeds.summary() + (f"; {len(missing)} are being looked up on arXiv and will follow." if missing else ".")
+    told = seeds.summary() + (f"; {_looked_up(len(missing))}." if missing else ".")
     return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), seeded=told)
+
+
+def _looked_up(count: int) -> str:
+    return f"{count} {'is' if count == 1 else 'are'} being looked up on arXiv and will be added"
 
 
 @reader_link(Purpose.PREFERENCES)

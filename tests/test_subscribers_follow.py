@@ -70,6 +70,11 @@ def test_only_the_papers_own_authors_with_a_follow_link_for_that_paper(client, a
     assert client.post(wrong_paper, {"action": "follow", "author": other.authors[0]}).status_code == 404
     rate_token = follow_url(ada, paper, Purpose.RATE)
     assert client.post(rate_token, {"action": "follow", "author": paper.authors[0]}).status_code == 404
+    mine = follow_url(ada, paper)
+    forged = f"{mine[:-2]}{'A' if mine[-2] != 'A' else 'B'}/"
+    assert client.post(forged, {"action": "follow", "author": paper.authors[0]}).status_code == 404
+    no_paper = f"/follow/{paper.pk}/{make_token(ada.pk, Purpose.FOLLOW)}/"
+    assert client.post(no_paper, {"action": "follow", "author": paper.authors[0]}).status_code == 404
     ada.refresh_from_db()
     assert ada.interests == "speech synthesis"
 

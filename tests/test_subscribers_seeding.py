@@ -104,7 +104,7 @@ def test_an_uploaded_bibtex_library_likes_the_papers_we_hold_at_once_and_says_wh
     page = client.post(f"/preferences/{token}/seed/", {"seed_file": upload})
     assert page.status_code == 200
     text = page.content.decode()
-    assert "5 papers recognised; 2 of 7 entries had no arXiv id; 1 are being looked up on arXiv" in text
+    assert "5 papers recognised; 2 of 7 entries had no arXiv id; 1 is being looked up on arXiv" in text
     assert liked(ada) == {"2606.13677", "2606.13591", "2606.13568", "2606.13515"}
     # Only ids are read from the file: its titles (and the script in one) are stored nowhere.
     assert not Paper.objects.filter(title__icontains="script").exists()
