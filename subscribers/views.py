@@ -182,6 +182,9 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
     paper = Paper.objects.filter(pk=paper_id).first()
     if subscriber is None or paper is None:
         return _invalid_link(request, Purpose.RATE, 404)
+    follow_url = f"/follow/{paper.pk}/{make_token(subscriber.pk, Purpose.FOLLOW, rating_state(paper.pk))}/"
+    if request.method != "POST" and request.GET.get("v") == "follow":  # a card's "Follow an author"
+        return redirect(follow_url)
     before = feedback.current(subscriber.pk, paper.pk)
     context = {"paper": paper, "token": token, "asked": request.GET.get("v", ""), "done": "", "undone": False}
     if request.method == "POST":
@@ -199,9 +202,7 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
         _queue(retrain_task, subscriber.pk)
     context["current"] = feedback.WORDS.get(before, "")
     if paper.authors:
-        context["follow_url"] = (
-            f"/follow/{paper.pk}/{make_token(subscriber.pk, Purpose.FOLLOW, rating_state(paper.pk))}/"
-        )
+        context["follow_url"] = follow_url
     return render(request, "site/rate.html", context)
 
 

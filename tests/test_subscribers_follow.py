@@ -40,6 +40,15 @@ def test_the_rating_page_links_to_following_the_papers_authors(client, ada, pape
     assert all(name in listed for name in paper.authors)
 
 
+def test_a_digest_cards_follow_link_opens_the_follow_page_for_that_paper(client, ada, paper):
+    rate = f"/rate/{paper.pk}/{make_token(ada.pk, Purpose.RATE, rating_state(paper.pk))}/"
+    page = client.get(rate + "?v=follow", follow=True)
+    assert page.redirect_chain[0][0].startswith(f"/follow/{paper.pk}/")
+    assert paper.authors[0] in page.content.decode()
+    ada.refresh_from_db()
+    assert ada.interests == "speech synthesis"
+
+
 def test_opening_the_link_follows_nobody(client, ada, paper):
     url = follow_url(ada, paper)
     assert client.get(url).status_code == 200
