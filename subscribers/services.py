@@ -34,6 +34,7 @@ class SignUp:
     interests: str = ""
     categories: list[str] | None = None
     frequency: str = Subscriber.Frequency.DAILY
+    seeds: list[str] | None = None  # arXiv ids of papers the reader knows (subscribers.seeds), liked once recorded
 
 
 class Confirmation(enum.Enum):

@@ -5,7 +5,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from subscribers import feedback
+from subscribers import feedback, seeding
 from subscribers.emails import confirmation_email, privacy_email
 from subscribers.models import Subscriber
 from subscribers.services import (
@@ -40,7 +40,28 @@ def signup_task(signup: dict, requested_at: str) -> bool:
     mail the confirmation if the address's state calls for one. The request only queued this, whatever the state,
     so its timing tells nobody who subscribes. Run twice, it records and sends nothing twice."""
     subscriber_id = request_subscription(SignUp(**signup), datetime.fromisoformat(requested_at))
+    if subscriber_id is not None and signup.get("seeds"):
+        # Only a new (or again pending) reader is seeded: a sign-up form can't add ratings to someone's profile.
+        seed(subscriber_id, signup["seeds"])
     return send_confirmation_task(subscriber_id)
+
+
+def seed(subscriber_id: int, arxiv_ids: list[str]) -> None:
+    """Like the papers of these ids: those we hold now, the others once the arXiv API has been asked."""
+    if missing := seeding.rate_known(subscriber_id, arxiv_ids):
+        seed_fetch_task.delay(subscriber_id, missing)
+    retrain_task.delay(subscriber_id)
+
+
+@shared_task(ignore_result=True)
+def seed_fetch_task(subscriber_id: int, arxiv_ids: list[str]) -> int:
+    """Look up the papers a reader named that we don't hold (subscribers.seeding.fetch_and_rate) and like them;
+    how many were rated. Run again, it rates nothing twice."""
+    if not Subscriber.objects.filter(pk=subscriber_id).exists():
+        return 0
+    rated = seeding.fetch_and_rate(subscriber_id, arxiv_ids)
+    feedback.retrain(subscriber_id)
+    return rated
 
 
 @shared_task(ignore_result=True)

@@ -8,6 +8,8 @@ never reads for another: each link can do only its own job (least privilege).
 - privacy: downloads or deletes the reader's data; mailed on request from the preferences page, one hour.
 - rate: "more like this" / "less like this" on one paper. Its state is the paper (`rating_state`), so a token
   made for one paper never rates another; no expiry, like the other links in a digest.
+- follow: follows (and unfollows) an author of one paper; bound to the paper like `rate`, minted on the rating
+  page that a digest's link opens.
 
 Preference and unsubscribe links carry no expiry and no state, so the links in every email ever sent keep
 working (until the key that signed them leaves SECRET_KEY_FALLBACKS). A confirmation link also carries a short
@@ -49,6 +51,7 @@ class Purpose:
     UNSUBSCRIBE = "unsub"
     PRIVACY = "privacy"
     RATE = "rate"
+    FOLLOW = "follow"
 
 
 # How long a token of each purpose is read; the others have no age limit.

@@ -8,6 +8,9 @@ urlpatterns = [
     path("preferences/<str:token>/", views.preferences, name="preferences"),
     path("preferences/<str:token>/privacy/", views.request_privacy_link, name="request-privacy-link"),
     path("preferences/<str:token>/ratings/", views.preferences_ratings, name="preferences-ratings"),
+    path("preferences/<str:token>/seed/", views.preferences_seed, name="preferences-seed"),
+    path("preferences/<str:token>/authors/", views.preferences_authors, name="preferences-authors"),
+    path("follow/<int:paper_id>/<str:token>/", views.follow, name="follow"),
     path("rate/<int:paper_id>/<str:token>/", views.rate, name="rate"),
     # Where data downloads and deletion were before they needed a mailed link: "this link doesn't work".
     path("preferences/<str:token>/data.json", views.retired_link),

@@ -18,12 +18,18 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from papers.models import Paper
-from subscribers import feedback, ratelimit, services
+from subscribers import feedback, follows, ratelimit, seeding, services
 from subscribers.after_response import run_after_response
-from subscribers.forms import PreferencesForm, SignUpForm
+from subscribers.forms import PreferencesForm, SeedForm, SignUpForm
 from subscribers.models import Subscriber
-from subscribers.tasks import retrain_task, send_confirmation_task, send_privacy_link_task, signup_task
-from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, rating_state, read_token
+from subscribers.tasks import (
+    retrain_task,
+    seed_fetch_task,
+    send_confirmation_task,
+    send_privacy_link_task,
+    signup_task,
+)
+from subscribers.tokens import PRIVACY_MAX_AGE_SECONDS, Purpose, make_token, rating_state, read_token
 
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058's POST body
 # Data links a reader may ask for per window: a few tries if one gets lost, not a way to flood their inbox.
@@ -47,11 +53,11 @@ def _within_limits(request: HttpRequest, address: str | None) -> bool:
 
 @require_POST
 def subscribe(request: HttpRequest) -> HttpResponse:
-    form = SignUpForm(request.POST)
+    form = SignUpForm(request.POST, request.FILES)
     valid = form.is_valid()
     if not _within_limits(request, form.cleaned_data.get("email") if valid else None):
         error = "Too many sign-up attempts from here. Please wait an hour and try again."
-        return _signup_page(request, SignUpForm(request.POST), status=429, error=error)
+        return _signup_page(request, SignUpForm(request.POST, request.FILES), status=429, error=error)
     if not valid:
         return _signup_page(request, form, status=400)
     if not form.is_bot():
@@ -126,9 +132,18 @@ def preferences(request: HttpRequest, subscriber: Subscriber, subscriber_id: int
 
 
 def _preferences_page(
-    request: HttpRequest, subscriber: Subscriber, token: str, form: PreferencesForm, status: int = 200, error: str = ""
+    request: HttpRequest,
+    subscriber: Subscriber,
+    token: str,
+    form: PreferencesForm,
+    status: int = 200,
+    error: str = "",
+    seed_form: SeedForm | None = None,
+    seeded: str = "",
 ) -> HttpResponse:
     context = {
+        "seed_form": seed_form or SeedForm(),
+        "seeded": seeded,
         "form": form,
         "subscriber": subscriber,
         "token": token,
@@ -138,6 +153,8 @@ def _preferences_page(
         "error": error,
         "ratings": feedback.ratings_of(subscriber),
         "ratings_changed": "ratings" in request.GET,
+        "authors": follows.followed(subscriber.interests),
+        "authors_changed": "authors" in request.GET,
     }
     return render(request, "site/preferences.html", context, status=status)
 
@@ -165,6 +182,9 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
     paper = Paper.objects.filter(pk=paper_id).first()
     if subscriber is None or paper is None:
         return _invalid_link(request, Purpose.RATE, 404)
+    follow_url = f"/follow/{paper.pk}/{make_token(subscriber.pk, Purpose.FOLLOW, rating_state(paper.pk))}/"
+    if request.method != "POST" and request.GET.get("v") == "follow":  # a card's "Follow an author"
+        return redirect(follow_url)
     before = feedback.current(subscriber.pk, paper.pk)
     context = {"paper": paper, "token": token, "asked": request.GET.get("v", ""), "done": "", "undone": False}
     if request.method == "POST":
@@ -181,7 +201,72 @@ def rate(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
         before = feedback.current(subscriber.pk, paper.pk)
         _queue(retrain_task, subscriber.pk)
     context["current"] = feedback.WORDS.get(before, "")
+    if paper.authors:
+        context["follow_url"] = follow_url
     return render(request, "site/rate.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def follow(request: HttpRequest, paper_id: int, token: str) -> HttpResponse:
+    """Follow an author of this paper: the token is the reader's, for this paper's authors only. Opening the link
+    only lists the authors with a button each; the POST of a button follows (or, `unfollow`, undoes it)."""
+    subscriber_id = read_token(token, Purpose.FOLLOW, state=rating_state(paper_id))
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first() if subscriber_id is not None else None
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if subscriber is None or paper is None:
+        return _invalid_link(request, Purpose.FOLLOW, 404)
+    authors = [name for name in paper.authors if isinstance(name, str) and follows.clean_name(name)]
+    context = {"paper": paper, "done": "", "author": ""}
+    if request.method == "POST":
+        action, wanted = request.POST.get("action", ""), follows.clean_name(request.POST.get("author", ""))
+        named = [name for name in authors if follows.same_author(name, wanted)]
+        if action not in ("follow", "unfollow") or not named:
+            return HttpResponse("Expected action=follow or unfollow and an author of the paper", status=400)
+        if action == "follow":
+            follows.follow(subscriber.pk, named[0])
+        else:
+            follows.unfollow(subscriber.pk, named[0])
+        subscriber.refresh_from_db(fields=["interests"])
+        following = follows.follows(subscriber, named[0])
+        context |= {
+            "done": action,
+            "author": follows.clean_name(named[0]),
+            "full": action == "follow" and not following,
+        }
+    context["authors"] = [(name, follows.follows(subscriber, name)) for name in authors]
+    return render(request, "site/follow.html", context)
+
+
+@reader_link(Purpose.PREFERENCES)
+@require_POST
+def preferences_authors(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Stop following one author (`remove`: the name as listed)."""
+    follows.unfollow(subscriber.pk, request.POST.get("remove", ""))
+    return redirect(f"/preferences/{token}/?authors=1#authors")
+
+
+@reader_link(Purpose.PREFERENCES)
+@require_POST
+def preferences_seed(request: HttpRequest, subscriber: Subscriber, subscriber_id: int, token: str) -> HttpResponse:
+    """Papers the reader knows, pasted or uploaded: each becomes a "more like this". Those we hold are rated now;
+    the rest once the arXiv API has been asked (a task). The page says what was recognised and what was not."""
+    form = SeedForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), 400, seed_form=form)
+    seeds = form.cleaned_data["seeds"]
+    if seeds is None:
+        return redirect(f"/preferences/{token}/#seed")
+    missing = seeding.rate_known(subscriber.pk, seeds.ids)
+    if missing:
+        _queue(seed_fetch_task, subscriber.pk, missing)
+    _queue(retrain_task, subscriber.pk)
+    told = seeds.summary() + (f"; {_looked_up(len(missing))}." if missing else ".")
+    return _preferences_page(request, subscriber, token, PreferencesForm(instance=subscriber), seeded=told)
+
+
+def _looked_up(count: int) -> str:
+    return f"{count} {'is' if count == 1 else 'are'} being looked up on arXiv and will be added"
 
 
 @reader_link(Purpose.PREFERENCES)

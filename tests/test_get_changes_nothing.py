@@ -61,6 +61,7 @@ def site_urls(morning, sent: Digest) -> dict[str, list[str]]:
     paper = DigestPaper.objects.filter(digest=sent).first().paper_id
     # A rating link: the reader's token for this very paper (it rates on a POST only).
     tokens.append(make_token(morning.ada.pk, Purpose.RATE, state=rating_state(paper)))
+    tokens.append(make_token(morning.ada.pk, Purpose.FOLLOW, state=rating_state(paper)))  # follows on a POST only
     fill = {"<str:token>": tokens, "<str:esp>": ["postmark", "sendgrid"], "<int:paper_id>": [str(paper)],
             r"^(?P<day>\d{4}-\d{2}-\d{2})/$": [f"{sent.date:%Y-%m-%d}/"]}  # fmt: skip
     urls = {}

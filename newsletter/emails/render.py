@@ -60,6 +60,9 @@ LONGEST_SUBSCRIBER_ID = 10**12
 # Where a preview's reader links put the token: a word no token can be (tokens are five dotted fields).
 PREVIEW_TOKEN = "preview"  # noqa: S105 - a placeholder, not a secret
 # A card's rating link as the shared cards carry it: the paper's id, then the slot a reader's token goes in.
+# A card's links that carry its rating token, in each part: more, less, and follow an author (the rating page
+# mints the follow link for the reader, so the card needs no second token).
+RATE_SLOTS_PER_CARD = 3
 RATE_SLOT = re.compile(rf"/rate/(\d+)/{re.escape(RATE_SLOT_CHAR)}+/")
 
 
@@ -233,16 +236,16 @@ def preview_links() -> ReaderLinks:
 
 
 def fill_rating_slots(rendered: RenderedEmail, views: list[PaperView], subscriber_id: int | None) -> RenderedEmail:
-    """fill_rating_links for a digest whose cards are `views`, in order: each card holds two slots (more,
-    less) in each part, so the parts are cut at the slots and the tokens put in between, without a search.
+    """fill_rating_links for a digest whose cards are `views`, in order: each card holds RATE_SLOTS_PER_CARD
+    slots in each part, so the parts are cut at the slots and the tokens put in between, without a search.
     Anything else (a card the template left out) goes the slower way."""
     ids = [int(view.anchor) for view in views if view.rate_url]
     slot = rate_slot()
     text, html = rendered.text.split(slot), rendered.html.split(slot)
-    if not ids or len(text) != len(html) or len(text) != 2 * len(ids) + 1:
+    if not ids or len(text) != len(html) or len(text) != RATE_SLOTS_PER_CARD * len(ids) + 1:
         return fill_rating_links(rendered, subscriber_id)
     tokens = rating_tokens(subscriber_id, ids) if subscriber_id else [PREVIEW_TOKEN] * len(ids)
-    twice = [token for token in tokens for _ in range(2)]
+    twice = [token for token in tokens for _ in range(RATE_SLOTS_PER_CARD)]
 
     def fill(pieces: list[str]) -> str:
         out = [""] * (2 * len(twice) + 1)  # pieces and tokens alternating, joined once
