@@ -19,6 +19,7 @@ from django.utils import timezone
 from bench import Row
 from bench.sink import smtp_sink
 from bench.synth import ROOT, make_subscribers, reset_database, write_papers_file
+from tests.workers_support import process_env
 
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 # A busy arXiv day across cs.LG, cs.CL, cs.CV and cs.AI lists several hundred new papers.
@@ -39,15 +40,15 @@ WORKER_START_TIMEOUT = 120.0
 
 
 def worker_env(sink_port: int) -> dict[str, str]:
-    db = connection.settings_dict
-    return os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": BENCH_REDIS_URL,
-        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(sink_port),
-        "LOG_LEVEL": "WARNING",
-    }
+    return process_env(
+        BENCH_REDIS_URL,
+        {
+            "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink_port),
+            "LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 @contextlib.contextmanager

@@ -8,16 +8,14 @@ them (the provider's message id on each sent row, one attempt per request the pr
 accepted no more than its quota in any second, and the workers never asked for more than it over time. The
 full-size figures are `BENCH_ONLY=provider make bench`."""
 
-import os
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from newsletter.models import Delivery
 from newsletter.sending.ratelimit import RESERVE_AHEAD
 from tests.fake_provider import FakeProvider, burst, busiest
-from tests.workers_support import finish, population, send_digest, sent_by
+from tests.workers_support import finish, population, process_env, send_digest, sent_by
 
 TODAY = date(2026, 11, 28)
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
@@ -41,20 +39,20 @@ def provider():
 
 @pytest.fixture
 def env(postgres, private_redis, provider, tmp_path) -> dict[str, str]:
-    db = connection.settings_dict
-    return os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": private_redis.url,
-        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
-        "ANYMAIL_POSTMARK_SERVER_TOKEN": "acceptance-token",
-        "ANYMAIL_POSTMARK_API_URL": provider.url,
-        "ANYMAIL_REQUESTS_TIMEOUT": str(REQUEST_TIMEOUT_SECONDS),
-        "DELIVERY_RATE_PER_SECOND": str(QUOTA),
-        "DELIVERY_RETRY_BASE_SECONDS": "0.5",
-        "DELIVERY_RETRY_MAX_SECONDS": "3",
-        "OUTBOX_DIR": str(tmp_path / "outbox"),
-        "LOG_LEVEL": "WARNING",
-    }
+    return process_env(
+        private_redis.url,
+        {
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": "acceptance-token",
+            "ANYMAIL_POSTMARK_API_URL": provider.url,
+            "ANYMAIL_REQUESTS_TIMEOUT": str(REQUEST_TIMEOUT_SECONDS),
+            "DELIVERY_RATE_PER_SECOND": str(QUOTA),
+            "DELIVERY_RETRY_BASE_SECONDS": "0.5",
+            "DELIVERY_RETRY_MAX_SECONDS": "3",
+            "OUTBOX_DIR": str(tmp_path / "outbox"),
+            "LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 @pytest.mark.django_db(transaction=True)

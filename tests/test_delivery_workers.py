@@ -8,17 +8,15 @@ flight at the kills), nobody else did, the ledger explains every recipient, refu
 are suppressed, and send_digest's last lines and exit status say how the send ended. The full-size drills
 (2,000 readers, two minutes of 421, the default backoff and lease) run in `BENCH_ONLY=outage make bench`."""
 
-import os
 import time
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from newsletter.models import Delivery
 from subscribers.models import Subscriber
 from tests import smtp_sink
-from tests.workers_support import finish, ledger, population, send_digest, sent_by
+from tests.workers_support import finish, ledger, population, process_env, send_digest, sent_by
 
 TODAY = date(2026, 11, 28)
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
@@ -44,22 +42,22 @@ def sink():
 
 @pytest.fixture
 def env(postgres, private_redis, sink, tmp_path) -> dict[str, str]:
-    db = connection.settings_dict
-    return os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": private_redis.url,
-        "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(sink.port),
-        "EMAIL_TIMEOUT": "10",
-        "OUTBOX_DIR": str(tmp_path / "outbox"),
-        "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
-        "DELIVERY_STUCK_POLICY": "resend",
-        "DELIVERY_RETRY_BASE_SECONDS": "0.5",
-        "DELIVERY_RETRY_MAX_SECONDS": "3",
-        "DELIVERY_REJECTION_LIMIT": "2",
-        "LOG_LEVEL": "WARNING",
-    }
+    return process_env(
+        private_redis.url,
+        {
+            "EMAIL_BACKEND": "newsletter.mail.SMTPBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink.port),
+            "EMAIL_TIMEOUT": "10",
+            "OUTBOX_DIR": str(tmp_path / "outbox"),
+            "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
+            "DELIVERY_STUCK_POLICY": "resend",
+            "DELIVERY_RETRY_BASE_SECONDS": "0.5",
+            "DELIVERY_RETRY_MAX_SECONDS": "3",
+            "DELIVERY_REJECTION_LIMIT": "2",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 def assert_ledger_explains_everyone(groups: dict[str, list[str]], received) -> None:

@@ -1,6 +1,5 @@
 """The skeleton path: bundled samples in → one digest per active subscriber out, as .eml files."""
 
-import os
 import re
 import signal
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 import redis
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import F
 
 from newsletter import pipeline
@@ -24,6 +22,7 @@ from papers.tasks import fetch_source
 from subscribers.models import Subscriber
 from tests import clock
 from tests.helpers import parts, read_outbox
+from tests.workers_support import process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
@@ -122,12 +121,7 @@ def test_pipeline_on_postgres_with_a_real_celery_worker_on_redis(postgres, redis
     delivering while a fetch waits on its own queue (a slow feed never delays mail)."""
     broker = redis.Redis.from_url(redis_url)
     broker.flushdb()  # no stale tasks from an earlier run
-    db = connection.settings_dict
-    env = os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "OUTBOX_DIR": str(outbox),
-    }
+    env = process_env(redis_url, {"OUTBOX_DIR": str(outbox)})
     make_subscribers()
     fetch_and_ingest("hf", offline=True)
     fetch_and_ingest("json", offline=True)

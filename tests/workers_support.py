@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from django.db import connection
 
 from newsletter.digests.build import build_digest
 from newsletter.models import Delivery
@@ -25,6 +26,17 @@ from tests import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE_DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")  # ${NAME:-default}, as a shell expands it
+
+
+def process_env(redis_url: str, settings: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process we start (a worker, a command): this one's plus the database the test runs on
+    (the test database, not the one DATABASE_URL names), the given Redis and any further settings."""
+    db = connection.settings_dict
+    return os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        **(settings or {}),
+    }
 
 
 def procfile_command(process: str = "worker") -> list[str]:
