@@ -44,7 +44,8 @@ ml: $(ML_STAMP)  ## the optional sentence-embedding model for "For you" (onnxrun
 # The date-sensitive tests, run a second time with the clock 400 days ahead: a test that names a date while the
 # code under it reads the clock fails here today, not in a year.
 DATED_TESTS := tests/test_clock.py tests/test_pipeline.py tests/test_admin_digests.py $(wildcard tests/test_delivery_*.py) \
-	tests/test_ranking_repeats.py tests/test_archive.py tests/test_listing_days.py
+	tests/test_ranking_repeats.py tests/test_ranking_learned.py tests/test_subscribers_seeding.py tests/test_archive.py \
+	tests/test_listing_days.py
 CLOCK_SHIFT_DAYS ?= 400
 
 test: $(DEV_STAMP) $(ML_STAMP) browser  ## the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL when set), then the dated tests a year ahead
