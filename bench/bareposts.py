@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 import requests
 
-from newsletter.sending.ratelimit import TokenBucket
+from newsletter.sending.ratelimit import TokenBucket, reserve_ahead
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json", "X-Postmark-Server-Token": "bare"}
 REQUEST_TIMEOUT_SECONDS = 30
@@ -40,5 +40,5 @@ def post_all(url: str, bucket: TokenBucket, bodies: list[str], messages: int, co
 if __name__ == "__main__":
     url, redis_url, bodies_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     messages, concurrency, rate = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
-    bucket = TokenBucket(redis.Redis.from_url(redis_url), "bench-bare", rate)
+    bucket = TokenBucket(redis.Redis.from_url(redis_url), "bench-bare", rate, ahead=reserve_ahead(rate))
     post_all(url, bucket, json.loads(bodies_file.read_text()), messages, concurrency)

@@ -5,7 +5,7 @@ import uuid
 import pytest
 import redis
 
-from newsletter.sending.ratelimit import TokenBucket, provider_bucket, provider_name
+from newsletter.sending.ratelimit import RESERVE_SECONDS, TokenBucket, provider_bucket, provider_name, reserve_ahead
 
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
 
@@ -77,6 +77,23 @@ def test_late_senders_lose_the_quota_unless_tokens_are_reserved_ahead(client):
     # Three senders reserving ahead: each late one has its token waiting, and none is lost or spent twice.
     kept = late([bucket(client, 14, name=name, ahead=2) for _ in range(3)], seconds=10, lateness=0.01)
     assert 141 <= kept <= 141 + 2  # the two reserved ahead, due just after the ten seconds
+
+
+def test_many_senders_each_ask_once_and_get_their_own_instant(client):
+    # 64 sending threads (two workers of 32) on a 1,000/s quota ask together. With only two tokens reservable
+    # ahead, 61 of them were told to ask again a millisecond later, and again: the workers spent more CPU
+    # asking Redis than sending. With the provider's reservation depth each asks once, and the instants it
+    # gets are the quota's, one millisecond apart, none twice.
+    name = f"herd-{uuid.uuid4().hex}"
+    shallow = [bucket(client, 1000, name=name, ahead=2).try_take(now=START) for _ in range(64)]
+    assert sum(wait > 0 for wait in shallow) == 61
+    deep = bucket(client, 1000, name=f"deep-{uuid.uuid4().hex}", ahead=reserve_ahead(1000))
+    waits = [deep.try_take(now=START) for _ in range(64)]
+    assert waits[0] == 0 and all(wait < 0 for wait in waits[1:])  # taken, then reserved: nobody asks again
+    assert [round(-wait * 1000) for wait in waits[1:]] == list(range(1, 64))
+    # The depth is a time: a minute of any quota, and never less than two tokens.
+    assert reserve_ahead(1000) == 1000 * RESERVE_SECONDS and reserve_ahead(14) == 14 * RESERVE_SECONDS
+    assert reserve_ahead(0.01) == 2
 
 
 def test_a_refused_take_says_how_long_to_wait(client):

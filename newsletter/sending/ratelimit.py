@@ -4,6 +4,7 @@ The refill and the take happen in one Lua script, atomically, on Redis's own clo
 clocks still share one rate: a provider quota of 14 messages/s is never exceeded however many workers send.
 """
 
+import math
 import time
 from functools import cache
 
@@ -49,7 +50,13 @@ KEY_PREFIX = "delivery:bucket:"
 # A sender asks for its next token a little late (a sleeping thread wakes when the scheduler and the GIL let
 # it), and a bucket that holds one token loses the time in between: on a busy two-core machine, 5% of a 14/s
 # quota. Reserving the next tokens ahead, each due at its own instant, loses none of it, and spends no more.
-RESERVE_AHEAD = 2
+# And every sender that finds no token to reserve must ask again: with 64 threads on a 1,000/s quota and two
+# reservations, 62 threads asked Redis every millisecond, which cost the workers more CPU than the sending.
+# So the bucket reserves up to RESERVE_SECONDS of the rate ahead: more than there are threads sending, so each
+# asks once per message and sleeps until its instant. Tokens held when a send stops (a 429, an outage) go
+# unused: at most one per thread, a moment of the quota, never more than it.
+RESERVE_SECONDS = 60
+RESERVE_AHEAD_MIN = 2
 
 
 class TokenBucket:
@@ -87,6 +94,11 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def reserve_ahead(rate: float) -> int:
+    """How many tokens a provider's bucket lets senders reserve before they are due."""
+    return max(RESERVE_AHEAD_MIN, math.ceil(rate * RESERVE_SECONDS))
+
+
 def provider_bucket() -> TokenBucket | None:
     """The configured provider's bucket, or None when there is no limit (or no Redis to share it through)."""
     if settings.DELIVERY_RATE_PER_SECOND <= 0 or not settings.REDIS_URL:
@@ -96,5 +108,5 @@ def provider_bucket() -> TokenBucket | None:
         provider_name(),
         settings.DELIVERY_RATE_PER_SECOND,
         settings.DELIVERY_RATE_BURST,
-        ahead=RESERVE_AHEAD,
+        ahead=reserve_ahead(settings.DELIVERY_RATE_PER_SECOND),
     )

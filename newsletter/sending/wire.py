@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from newsletter.sending import failures
 from newsletter.sending.ratelimit import TokenBucket
+from newsletter.sending.session import DirectSession
 
 # Backends that speak a provider's HTTP API: each message is one request, so many may be in flight at once.
 # SMTP stays one connection, one message at a time (it pipelines the commands of each message instead).
@@ -67,6 +68,7 @@ class Wire:
         if connection is None:
             connection = self.local.connection = mail.get_connection()
             connection.open()  # else each send would open and close its own
+            DirectSession.taking_over(connection)  # a provider's HTTP API: the lighter path through requests
             with self.lock:
                 self.connections.append(connection)
         return connection
