@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from newsletter.sending.checkup import sample_message
 from tests.delivery_support import digest_fixture  # noqa: F401 - fixtures
 from tests.dns_stub import DnsStub
 
@@ -97,3 +98,13 @@ def test_a_provider_without_webhook_credentials_is_missing_them(digest, sender, 
     settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "t", "WEBHOOK_SECRET": "hook:long-enough-secret"}
     code, levels = check(GOOD, capsys)
     assert code == 0 and levels["Webhook"] == "ok"
+
+
+def test_the_postal_address_is_in_both_footers_once_set(digest, sender, settings, capsys):
+    settings.DIGEST_POSTAL_ADDRESS = "Daily Papers, 1 Example Street & Co, Springfield"
+    code, levels = check(GOOD, capsys)
+    assert code == 0 and levels["Postal address"] == "ok", levels
+    message = sample_message()
+    html = "".join(str(content) for content, mimetype in message.alternatives if mimetype == "text/html")
+    assert "Daily Papers, 1 Example Street & Co, Springfield" in message.body
+    assert "1 Example Street &amp; Co, Springfield" in html  # escaped, like every value in the HTML

@@ -201,6 +201,7 @@ def _context(
         "archive_url": parts.archive_url,
         "preferences_url": preferences_url,
         "unsubscribe_url": unsubscribe_url,
+        "postal_address": settings.DIGEST_POSTAL_ADDRESS,  # CAN-SPAM: the sender's postal address, when set
     }
 
 
