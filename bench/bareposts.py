@@ -1,6 +1,7 @@
 """The bench's bare loop (bench/bench_provider.py): prebuilt request bodies posted to the fake provider by
-`concurrency` threads, each post after a token from the same kind of Redis bucket the workers use; nothing
-rendered, nothing recorded. `python -m bench.bareposts URL REDIS_URL BODIES.json MESSAGES CONCURRENCY RATE`."""
+`concurrency` threads, each post after a token from the same kind of Redis bucket the workers use, through the
+same HTTP path (newsletter.sending.session.DirectSession); nothing rendered, nothing recorded.
+`python -m bench.bareposts URL REDIS_URL BODIES.json MESSAGES CONCURRENCY RATE`."""
 
 import json
 import sys
@@ -8,9 +9,9 @@ import threading
 from pathlib import Path
 
 import redis
-import requests
 
 from newsletter.sending.ratelimit import TokenBucket, reserve_ahead
+from newsletter.sending.session import DirectSession
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json", "X-Postmark-Server-Token": "bare"}
 REQUEST_TIMEOUT_SECONDS = 30
@@ -21,14 +22,15 @@ def post_all(url: str, bucket: TokenBucket, bodies: list[str], messages: int, co
     lock = threading.Lock()
 
     def post() -> None:
-        session = requests.Session()
+        session = DirectSession()
         while True:
             with lock:
                 i = next(turns, None)
             if i is None:
                 return
             bucket.take()
-            session.post(f"{url}email", data=bodies[i % len(bodies)], headers=HEADERS, timeout=REQUEST_TIMEOUT_SECONDS)
+            body = bodies[i % len(bodies)]
+            session.request("POST", f"{url}email", data=body, headers=HEADERS, timeout=REQUEST_TIMEOUT_SECONDS)
 
     threads = [threading.Thread(target=post) for _ in range(concurrency)]
     for thread in threads:
