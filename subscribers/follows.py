@@ -25,10 +25,15 @@ def clean_name(name: str) -> str:
     return " ".join(SEPARATORS.sub(" ", name).split())[:MAX_AUTHOR_CHARS]
 
 
+def author_in(piece: str) -> str | None:
+    """The author one piece of the interests text follows ("author: Name"), as written; None for a topic."""
+    piece = piece.strip()
+    return AUTHOR_PREFIX.sub("", piece) if AUTHOR_PREFIX.match(piece) else None
+
+
 def followed(interests: str) -> list[str]:
     """The names of the authors the interests text follows, as written."""
-    pieces = (piece.strip() for piece in SEPARATORS.split(interests))
-    return [AUTHOR_PREFIX.sub("", piece) for piece in pieces if AUTHOR_PREFIX.match(piece)]
+    return [name for piece in SEPARATORS.split(interests) if (name := author_in(piece)) is not None]
 
 
 def same_author(name: str, other: str) -> bool:
@@ -67,11 +72,7 @@ def unfollow(subscriber_id: int, name: str) -> bool:
         for line in subscriber.interests.splitlines():
             pieces = re.split(r"([,;])", line)  # keep the reader's own separators on the lines that stay
             text_pieces = pieces[0::2]
-            keep = [
-                p
-                for p in text_pieces
-                if not (AUTHOR_PREFIX.match(p.strip()) and author_key(AUTHOR_PREFIX.sub("", p.strip())) == key)
-            ]
+            keep = [p for p in text_pieces if (name := author_in(p)) is None or author_key(name) != key]
             dropped = dropped or len(keep) != len(text_pieces)
             if keep != text_pieces:
                 line = ",".join(keep)

@@ -75,9 +75,22 @@ def _mac(secret: str) -> hmac.HMAC:
 
 
 def _signature(secret: str, value: str) -> str:
-    mac = _mac(secret).copy()
-    mac.update(value.encode())
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return _sign(_mac(secret), value)
+
+
+def _sign(mac: hmac.HMAC, value: str) -> str:
+    signer = mac.copy()
+    signer.update(value.encode())
+    return base64.urlsafe_b64encode(signer.digest()).rstrip(b"=").decode()
+
+
+def _encoded_id(subscriber_id: int | None) -> str:
+    """The subscriber id as a token holds it; None (an admin preview's stand-in reader) reads as nobody."""
+    if subscriber_id is None:
+        subscriber_id = 0
+    if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id < 0:
+        raise TypeError(f"a subscriber id is an int, not {subscriber_id!r}")
+    return signing.b62_encode(subscriber_id)
 
 
 def make_token(subscriber_id: int | None, purpose: str, state: str | None = None) -> str:
@@ -88,32 +101,22 @@ def make_token(subscriber_id: int | None, purpose: str, state: str | None = None
 
 def make_tokens(subscriber_id: int | None, purposes: tuple[str, ...], state: str | None = None) -> list[str]:
     """One token per purpose for one subscriber (a digest carries two), sharing the work they have in common."""
-    if subscriber_id is None:
-        subscriber_id = 0
-    if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id < 0:
-        raise TypeError(f"a subscriber id is an int, not {subscriber_id!r}")
     fingerprint = _fingerprint(state) if state is not None else ""
-    encoded_id, encoded_time, secret = signing.b62_encode(subscriber_id), _now_b62(), settings.SECRET_KEY
+    encoded_id, encoded_time, mac = _encoded_id(subscriber_id), _now_b62(), _mac(settings.SECRET_KEY)
     tokens = []
     for purpose in purposes:
         value = f"{encoded_id}{SEPARATOR}{purpose}{SEPARATOR}{encoded_time}{SEPARATOR}{fingerprint}"
-        tokens.append(f"{value}{SEPARATOR}{_signature(secret, value)}")
+        tokens.append(f"{value}{SEPARATOR}{_sign(mac, value)}")
     return tokens
 
 
 def rating_tokens(subscriber_id: int | None, paper_ids: list[int]) -> list[str]:
     """One rating token per paper for one reader (a digest carries one per paper it shows)."""
-    if subscriber_id is None:
-        subscriber_id = 0
-    if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id < 0:
-        raise TypeError(f"a subscriber id is an int, not {subscriber_id!r}")
-    head = f"{signing.b62_encode(subscriber_id)}{SEPARATOR}{Purpose.RATE}{SEPARATOR}{_now_b62()}{SEPARATOR}"
+    head = f"{_encoded_id(subscriber_id)}{SEPARATOR}{Purpose.RATE}{SEPARATOR}{_now_b62()}{SEPARATOR}"
     mac, tokens = _mac(settings.SECRET_KEY), []
     for paper_id in paper_ids:
         value = head + _paper_fingerprint(paper_id)
-        signer = mac.copy()
-        signer.update(value.encode())
-        tokens.append(f"{value}{SEPARATOR}{base64.urlsafe_b64encode(signer.digest()).rstrip(b'=').decode()}")
+        tokens.append(f"{value}{SEPARATOR}{_sign(mac, value)}")
     return tokens
 
 
