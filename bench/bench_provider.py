@@ -20,6 +20,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from bench import Row, own_database
@@ -178,7 +179,7 @@ def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tupl
         print(f"  quota {QUOTA}/s: {json.dumps(stats)}", file=sys.stderr)
         bodies = provider.get("_bodies")
         provider.reset()
-        concurrency = int(os.environ.get("DELIVERY_CONCURRENCY", "32"))
+        concurrency = settings.DELIVERY_CONCURRENCY
         bare_rate = bare_loop(provider.url, broker_url, bodies, min(size, BARE_MESSAGES), concurrency, tmp)
     finally:
         stop(workers)
@@ -187,7 +188,7 @@ def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tupl
 
 
 def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, tmp: Path) -> float:
-    """The bodies the provider took, posted again by WORKERS processes of `concurrency` threads each, each post
+    """The bodies the provider took, posted again by WORKERS processes with `concurrency` in flight each, each post
     after a token from the same kind of bucket (bench/bareposts.py): messages/s, first post to last answer."""
     if not bodies:
         return 0.0  # the send delivered nothing to post again
@@ -198,5 +199,6 @@ def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concur
     command = [sys.executable, "-m", "bench.bareposts", url, redis_url, str(bodies_file), str(each)]
     processes = [subprocess.Popen([*command, str(concurrency), str(QUOTA)], cwd=ROOT) for _ in range(WORKERS)]
     for process in processes:
-        process.wait()
+        if process.wait():
+            raise RuntimeError(f"the bare loop failed: {' '.join(command)} exited {process.returncode}")
     return each * WORKERS / (time.perf_counter() - started)

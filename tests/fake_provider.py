@@ -148,19 +148,23 @@ class FakeProvider:
             return 200, {}, {}
         if method != "POST" or path != "/email":
             return 404, {}, {"ErrorCode": 404, "Message": f"no such endpoint: {method} {path}"}
-        self.arrived_at.append(time.monotonic())
+        arrived = time.monotonic()
+        self.arrived_at.append(arrived)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             fault = self.faults.next()
             if fault:
                 self.refused[fault if fault != "429" else "429 injected"] += 1
+            # The quota counts requests as they arrive, as a provider's rate limit does (not as their answers
+            # leave: this server's own lag, on the cores it shares with the senders, would bunch those).
+            over_quota = not fault and not self.within_quota(arrived)
             await asyncio.sleep(HANG_SECONDS if fault == "timeout" else self.latency)
             if fault == "timeout":
                 return 0, {}, {}
             if fault:
                 return int(fault), retry_after(fault), {"ErrorCode": int(fault), "Message": "injected"}
-            if not self.within_quota(time.monotonic()):
+            if over_quota:
                 self.refused["429 quota"] += 1
                 return 429, retry_after("429"), {"ErrorCode": 429, "Message": "Rate limit exceeded"}
             message = json.loads(body)

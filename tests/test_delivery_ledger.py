@@ -55,6 +55,14 @@ def test_readers_who_leave_or_are_suppressed_after_the_list_is_fixed_are_skipped
     assert errors == {leave.pk: "subscriber is unsubscribed", bounced.pk: "subscriber is suppressed"}
 
 
+def test_a_big_send_is_cut_into_bigger_chunks_and_a_small_one_still_into_many():
+    # Per-chunk costs amortized over up to SEND_CHUNK_SIZE readers; a small send still shared by every worker.
+    assert delivery.chunk_size(100_000) == delivery.SEND_CHUNK_SIZE == 1000
+    assert delivery.chunk_size(50_000) == 500
+    assert delivery.chunk_size(2000) == delivery.chunk_size(10) == delivery.SEND_CHUNK_MIN == 200
+    assert delivery.chunk_size(10_000_000) == 1000
+
+
 def test_queries_per_chunk_do_not_grow_with_the_readers(digest, django_assert_max_num_queries):
     readers(delivery.SEND_CHUNK_SIZE)
     chunk = delivery.start_send(digest.pk)

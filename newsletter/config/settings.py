@@ -266,10 +266,13 @@ DELIVERY_RATE_PER_SECOND = env_float("DELIVERY_RATE_PER_SECOND", 0.0)
 # Tokens the bucket holds when idle; 1 means messages are spread evenly, never sent in a burst.
 DELIVERY_RATE_BURST = env_int("DELIVERY_RATE_BURST", 1)
 # Messages in flight per worker process through a provider's HTTP API (anymail; SMTP sends one at a time).
-# Each is a request answered after 30-150 ms: one at a time a process sends ~20 messages/s at 50 ms, while
-# 32 carry ~600/s, so two processes fill a 1,000/s quota; the token bucket above still holds the total to
-# the quota. More costs a thread and a rendered message each, and rows in flight when a worker is killed.
-DELIVERY_CONCURRENCY = env_int("DELIVERY_CONCURRENCY", 32)
+# Each is a request answered after 30-150 ms: one at a time a process sends ~20 messages/s at 50 ms. In flight
+# counts a message from its submission, so it includes the wait for its token: every sender reserves the next
+# one (newsletter.sending.ratelimit), and with 64 in flight between two processes at 1,000/s each waited ~60 ms
+# for it before its 50 ms on the wire, which capped the pair near 600/s. 128 leave room for both, and for
+# latency up to ~150 ms; the token bucket above still holds the total to the quota. Each costs a greenlet
+# and a rendered message (newsletter.sending.wire), and is a row in flight when a worker is killed.
+DELIVERY_CONCURRENCY = env_int("DELIVERY_CONCURRENCY", 128)
 # A worker holds the chunk it sends under a lease, renewed every third of this while it sends: a worker that has
 # not renewed it for this long is dead, and the sweeper hands its chunk to the live ones. Longer than two
 # EMAIL_TIMEOUTs, so a live worker waiting on one slow server keeps its chunk.

@@ -16,7 +16,8 @@ def fan_out(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyon
 
 
 def queue_chunks(digest_id: int, subscriber_ids: Iterable[int]) -> int:
-    chunks = delivery.batched(sorted(subscriber_ids), delivery.SEND_CHUNK_SIZE)
+    ids = sorted(subscriber_ids)
+    chunks = delivery.batched(ids, delivery.chunk_size(len(ids)))
     for chunk in chunks:
         jobs.queue(jobs.SEND_CHUNK, digest_id, chunk)
     return len(chunks)

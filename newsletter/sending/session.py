@@ -14,10 +14,26 @@ as anymail's request dump, or a body that is not text or bytes) goes through `re
 unchanged. What the lighter path leaves out: following redirects (a provider's send API answers, it does not
 redirect: a 3xx reaches anymail as the error it is) and cookies the provider sets (APIs authenticate with
 headers).
+
+`LoopSession` is the same for sends run on an event loop (newsletter.sending.bridge): its plain requests are
+made by the loop's aiohttp client, and their answers handed to anymail as the `requests.Response` it reads, with
+requests' own exceptions for a refused connection or a timeout; everything else (the full path, a proxy, a client
+certificate) is sent by requests as above, in a thread of the loop's executor.
 """
 
+import asyncio
+import io
+import os
+import ssl
+from functools import partial
+
+import aiohttp
 import requests
+import requests.certs
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers, select_proxy
+
+from newsletter.sending import bridge
 
 # The keyword arguments the lighter path sends itself; any other argument with a value takes the full path.
 DIRECT_ARGUMENTS = frozenset({"data", "headers", "timeout"})
@@ -40,11 +56,12 @@ class DirectSession(requests.Session):
         return direct
 
     @classmethod
-    def taking_over(cls, backend: object) -> None:
-        """Give an opened anymail requests backend a DirectSession in place of its plain one."""
+    def taking_over(cls, backend: object, **attributes: object) -> None:
+        """Give an opened anymail requests backend a session of this class in place of its plain one."""
         session = getattr(backend, "session", None)
         if isinstance(session, requests.Session) and not isinstance(session, cls):
             backend.session = cls.like(session)
+            vars(backend.session).update(attributes)
             session.close()
 
     def direct(self, kwargs: dict) -> bool:
@@ -58,16 +75,20 @@ class DirectSession(requests.Session):
     def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
         if args or not self.direct(kwargs):
             return super().request(method, url, *args, **kwargs)
+        prepared = self.prepared(method, url, kwargs)
+        return self.get_adapter(prepared.url).send(prepared, timeout=kwargs.get("timeout"), **self.settings(url))
+
+    def prepared(self, method: str, url: str, kwargs: dict) -> requests.PreparedRequest:
+        """A plain request as requests' session would prepare it."""
         data = kwargs["data"]
-        body = data.encode() if isinstance(data, str) else data
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
         prepared.url = self.normalised(url)
         headers = {**self.headers, **(kwargs.get("headers") or {})}
         prepared.prepare_headers({name: value for name, value in headers.items() if value is not None})
-        prepared.prepare_body(body, None)
+        prepared.prepare_body(data.encode() if isinstance(data, str) else data, None)
         prepared.prepare_hooks(None)
-        return self.get_adapter(prepared.url).send(prepared, timeout=kwargs.get("timeout"), **self.settings(url))
+        return prepared
 
     def normalised(self, url: str) -> str:
         if url not in self.urls:
@@ -82,3 +103,76 @@ class DirectSession(requests.Session):
         if url not in self.environment:
             self.environment[url] = self.merge_environment_settings(url, {}, None, None, None)
         return self.environment[url]
+
+
+class LoopSession(DirectSession):
+    """A DirectSession for code run by newsletter.sending.bridge: plain requests go out through `client`, an
+    aiohttp session on the bridge's loop, while the calling greenlet waits; anything else through requests in
+    a thread of the loop's executor (the loop must never block on a socket). Outside the bridge it is a
+    DirectSession."""
+
+    client: aiohttp.ClientSession | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tls: dict[str, ssl.SSLContext | bool] = {}  # URL → what aiohttp verifies its TLS with
+
+    def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
+        if not bridge.inside() or self.client is None:
+            return super().request(method, url, *args, **kwargs)
+        if args or not self.direct(kwargs) or self.needs_requests(url):
+            return bridge.wait_for(asyncio.to_thread(partial(super().request, method, url, *args, **kwargs)))
+        return bridge.wait_for(self.fetch(self.prepared(method, url, kwargs), kwargs.get("timeout")))
+
+    def needs_requests(self, url: str) -> bool:
+        """A proxy or a client certificate for this URL: requests' own adapter handles those."""
+        settings = self.settings(url)
+        return select_proxy(url, settings["proxies"]) is not None or settings["cert"] is not None
+
+    async def fetch(self, prepared: requests.PreparedRequest, timeout: object) -> requests.Response:
+        """Send it with the loop's client; the answer as requests would give it, or requests' error."""
+        try:
+            async with self.client.request(
+                prepared.method,
+                prepared.url,
+                data=prepared.body,
+                headers=dict(prepared.headers),
+                timeout=client_timeout(timeout),
+                ssl=self.verifying(prepared.url),
+                allow_redirects=False,
+            ) as answer:
+                content = await answer.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise requests.ConnectTimeout(exc, request=prepared) from exc
+        except TimeoutError as exc:  # aiohttp's read timeout is one too
+            raise requests.ReadTimeout(exc, request=prepared) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise requests.ConnectionError(exc, request=prepared) from exc
+        response = requests.Response()
+        response.status_code, response.reason, response.url = answer.status, answer.reason, prepared.url
+        response.headers = CaseInsensitiveDict()
+        for name, value in answer.headers.items():  # repeated fields joined, as requests does
+            response.headers[name] = f"{response.headers[name]}, {value}" if name in response.headers else value
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw, response.request = io.BytesIO(content), prepared
+        return response
+
+    def verifying(self, url: str) -> ssl.SSLContext | bool:
+        """The TLS check requests would make for this URL: its CA bundle (certifi's, or REQUESTS_CA_BUNDLE and
+        the like from the environment), or none where `verify` is off."""
+        if url not in self.tls:
+            verify = self.settings(url)["verify"]
+            if verify is False:
+                self.tls[url] = False
+            else:
+                where = requests.certs.where() if verify is True else verify
+                self.tls[url] = ssl.create_default_context(
+                    cafile=None if os.path.isdir(where) else where, capath=where if os.path.isdir(where) else None
+                )
+        return self.tls[url]
+
+
+def client_timeout(timeout: object) -> aiohttp.ClientTimeout:
+    """requests' timeout (seconds to connect and between reads, or a pair of them, or None) in aiohttp's terms."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
