@@ -6,12 +6,14 @@ anything it does not handle itself the full way."""
 import asyncio
 import json
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
 import requests
+import trustme
 import uvloop
 from anymail.exceptions import AnymailAPIError, AnymailRequestsAPIError
 from django.core import mail
@@ -223,6 +225,34 @@ def test_from_the_loop_a_proxy_and_hooks_go_through_requests_in_a_thread(recorde
     on_loop(both)
     assert [line for line, _, _ in handler.seen] == ["POST http://provider.invalid/email HTTP/1.1"] * 2
     assert called and called[0] != threading.current_thread().name  # requests ran in the loop's executor
+
+
+def test_from_the_loop_tls_is_verified_as_requests_verifies_it(recorder, tmp_path, monkeypatch):
+    server, handler = recorder
+    authority = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(tls)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    url = f"https://127.0.0.1:{server.server_address[1]}/email"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def post(client):
+        session = LoopSession()
+        session.client = client
+        return session.request("POST", url, data="{}", timeout=5).status_code
+
+    # A certificate from an authority requests does not trust (certifi's bundle): refused, as requests refuses it.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(url, data="{}", timeout=5)
+    with pytest.raises(requests.exceptions.SSLError):
+        on_loop(post)
+    # The environment's CA bundle, as requests reads it: trusted.
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    assert requests.post(url, data="{}", timeout=5).status_code == on_loop(post) == 200
+    assert len(handler.seen) == 2
 
 
 def test_a_loop_session_outside_the_bridge_sends_as_a_direct_session(recorder):

@@ -25,7 +25,7 @@ import asyncio
 import io
 import os
 import ssl
-from functools import partial
+from functools import cache, partial
 
 import aiohttp
 import requests
@@ -113,10 +113,6 @@ class LoopSession(DirectSession):
 
     client: aiohttp.ClientSession | None = None
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.tls: dict[str, ssl.SSLContext | bool] = {}  # URL → what aiohttp verifies its TLS with
-
     def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
         if not bridge.inside() or self.client is None:
             return super().request(method, url, *args, **kwargs)
@@ -146,6 +142,8 @@ class LoopSession(DirectSession):
             raise requests.ConnectTimeout(exc, request=prepared) from exc
         except TimeoutError as exc:  # aiohttp's read timeout is one too
             raise requests.ReadTimeout(exc, request=prepared) from exc
+        except aiohttp.ClientSSLError as exc:  # a certificate not verified, a handshake refused
+            raise requests.exceptions.SSLError(exc, request=prepared) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise requests.ConnectionError(exc, request=prepared) from exc
         response = requests.Response()
@@ -158,18 +156,21 @@ class LoopSession(DirectSession):
         return response
 
     def verifying(self, url: str) -> ssl.SSLContext | bool:
-        """The TLS check requests would make for this URL: its CA bundle (certifi's, or REQUESTS_CA_BUNDLE and
-        the like from the environment), or none where `verify` is off."""
-        if url not in self.tls:
-            verify = self.settings(url)["verify"]
-            if verify is False:
-                self.tls[url] = False
-            else:
-                where = requests.certs.where() if verify is True else verify
-                self.tls[url] = ssl.create_default_context(
-                    cafile=None if os.path.isdir(where) else where, capath=where if os.path.isdir(where) else None
-                )
-        return self.tls[url]
+        """The TLS check requests would make for this URL: against its CA bundle (certifi's, or
+        REQUESTS_CA_BUNDLE and the like from the environment), or none where `verify` is off."""
+        if not url.startswith("https:"):
+            return True  # no TLS, nothing to verify: aiohttp's default
+        verify = self.settings(url)["verify"]
+        return False if verify is False else tls_context(requests.certs.where() if verify is True else verify)
+
+
+@cache
+def tls_context(where: str) -> ssl.SSLContext:
+    """A context verifying against this CA bundle (a file) or directory of certificates. Made once per process:
+    loading certifi's bundle takes ~10 ms of CPU, and each chunk's session would load it again."""
+    if os.path.isdir(where):
+        return ssl.create_default_context(capath=where)
+    return ssl.create_default_context(cafile=where)
 
 
 def client_timeout(timeout: object) -> aiohttp.ClientTimeout:
