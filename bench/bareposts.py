@@ -9,7 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-import aiohttp
 import redis
 import uvloop
 
@@ -23,7 +22,7 @@ REQUEST_TIMEOUT_SECONDS = 30
 
 async def post_all(url: str, tokens: LoopBucket, bodies: list[str], messages: int, concurrency: int) -> None:
     slots = asyncio.Semaphore(concurrency)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as client:
+    async with LoopSession.client_for(concurrency) as client:
         session = LoopSession()
         session.client = client
 

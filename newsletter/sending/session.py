@@ -113,6 +113,13 @@ class LoopSession(DirectSession):
 
     client: aiohttp.ClientSession | None = None
 
+    @staticmethod
+    def client_for(concurrency: int) -> aiohttp.ClientSession:
+        """An HTTP client for LoopSessions (made on their loop): a keep-alive connection per request in flight,
+        and no cookies kept, as DirectSession keeps none (a provider's API authenticates with headers)."""
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
     def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
         if not bridge.inside() or self.client is None:
             return super().request(method, url, *args, **kwargs)

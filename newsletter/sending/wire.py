@@ -6,12 +6,13 @@ process sends about 20 messages/s at 50 ms however fast it renders, far below wh
 DELIVERY_CONCURRENCY requests in flight the provider's quota is the limit again; the worker's thread keeps
 rendering the next messages (and claiming and recording batches) while the requests wait on the network.
 
-anymail's requests-based backends (Postmark, Mailgun, SendGrid, Brevo, ...) send from one event loop in a thread
-of its own (`LoopWire`): each message is anymail's own synchronous send, run in a greenlet, and only the wait for
-the provider's answer is the loop's (newsletter.sending.bridge, LoopSession). A pool of threads did the same
-work with twice the CPU a message, spent on thread switches and contention for the interpreter lock, and at a
-1,000/s quota the CPU is what runs out. Other backends (SES's boto3, anymail's test backend) keep a bounded pool
-of threads (`PooledWire`), each with its own connection.
+anymail's requests-based backends (Postmark, Mailgun, SendGrid, Brevo, ...) send from an event loop that the
+worker's own thread runs (`LoopWire`): each message is anymail's own synchronous send, run in a greenlet, and
+only the waits (for a token, for the provider's answer) are the loop's (newsletter.sending.bridge, LoopSession,
+ratelimit.LoopBucket). A pool of threads did the same work with twice the CPU a message, spent on thread
+switches and contention for the interpreter lock, and at a 1,000/s quota the CPU is what runs out. Other
+backends (SES's boto3, anymail's test backend) keep a bounded pool of threads (`PooledWire`), each with its own
+connection.
 
 Both wires take a token from the provider's bucket right before each request, and stop putting messages on the
 wire once one comes back with an error that ends the connection (a 421, a timeout, a 5xx, a 429): messages
@@ -26,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiohttp
 import uvloop
 from anymail.backends.base_requests import AnymailRequestsBackend
 from django.conf import settings
@@ -139,8 +139,9 @@ class LoopWire(Wire):
     while it waits for a batch's outcomes, so answers are read and tokens fall due in between; no second thread
     contends for the interpreter lock. (With the loop in a thread of its own, the two threads handing the lock
     back and forth woke senders 20 ms late at the median and over 100 ms at worst: arrivals bunched past the
-    provider's burst, which answered 429.) The token's Redis round trip is made from the greenlet as it is; the
-    wait until the token is due, and for the provider's answer, are the loop's."""
+    provider's burst, which answered 429.) The token is taken through the loop's own Redis client
+    (ratelimit.LoopBucket): its round trip, the wait until it is due and the wait for the provider's answer
+    are all the loop's."""
 
     def __init__(self, bucket: TokenBucket | None, concurrency: int) -> None:
         super().__init__(bucket)
@@ -152,7 +153,7 @@ class LoopWire(Wire):
     async def start(self) -> None:
         self.slots = asyncio.Semaphore(self.concurrency)
         self.tokens = ratelimit.on_loop(self.bucket)
-        self.client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency))
+        self.client = LoopSession.client_for(self.concurrency)
         self.backend = mail.get_connection()
         self.backend.open()
         LoopSession.taking_over(self.backend, client=self.client)
