@@ -55,6 +55,20 @@ def test_smtp_is_sent_one_message_at_a_time_whatever_the_concurrency(settings):
     assert wire.concurrency() == 32
 
 
+def test_each_backend_gets_its_wire(settings):
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "test-token", "POSTMARK_API_URL": "http://127.0.0.1:9/"}
+    settings.DELIVERY_CONCURRENCY = 64
+    expected = {
+        POSTMARK: (wire.LoopWire, 64),  # requests underneath: sent from the event loop
+        "anymail.backends.test.EmailBackend": (wire.PooledWire, wire.POOL_THREADS_MAX),  # no requests: threads
+        "django.core.mail.backends.locmem.EmailBackend": (wire.Wire, 1),
+    }
+    for backend, (kind, in_flight) in expected.items():
+        settings.EMAIL_BACKEND = backend
+        with wire.open_wire(None) as line:
+            assert (type(line), line.concurrency) == (kind, in_flight), backend
+
+
 def test_injected_429s_5xx_and_timeouts_are_retried_until_everyone_has_one(digest, provider, settings):
     settings.ANYMAIL = settings.ANYMAIL | {"REQUESTS_TIMEOUT": 0.5}
     people = readers(80)

@@ -56,12 +56,12 @@ KEY_PREFIX = "delivery:bucket:"
 # reservations, 62 threads asked Redis every millisecond, which cost the workers more CPU than the sending.
 # So the bucket reserves up to RESERVE_SECONDS of the rate ahead: more than there are threads sending, so each
 # asks once per message and sleeps until its instant. Tokens held when a send stops (a 429, an outage) go
-# unused: at most one per thread, a moment of the quota, never more than it.
+# unused: at most one per sender in flight, a moment of the quota, never more than it.
 RESERVE_SECONDS = 60
+RESERVE_AHEAD_MIN = 2
 # Connections a LoopBucket keeps to Redis; senders queue for one. A round trip takes ~0.1-1 ms: a few carry
 # thousands of takes a second, where one per sender in flight (128) would only crowd Redis.
 LOOP_CONNECTIONS = 4
-RESERVE_AHEAD_MIN = 2
 
 
 class TokenBucket:

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from newsletter.sending import bridge, failures, ratelimit
 from newsletter.sending.ratelimit import TokenBucket
@@ -218,12 +219,11 @@ def open_wire(bucket: TokenBucket | None) -> Iterator[Wire]:
     n = concurrency()
     if n == 1:
         wire = Wire(bucket)
-    elif isinstance(mail.get_connection(), AnymailRequestsBackend):
+        wire.connection()  # SMTP connects now: a server that is down fails the chunk before it claims anything
+    elif issubclass(import_string(settings.EMAIL_BACKEND), AnymailRequestsBackend):
         wire = LoopWire(bucket, n)
     else:
         wire = PooledWire(bucket, min(n, POOL_THREADS_MAX))
-    if n == 1:
-        wire.connection()  # SMTP connects now: a server that is down fails the chunk before it claims anything
     try:
         yield wire
     finally:
