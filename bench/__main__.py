@@ -19,13 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_SECRET_BYTES = 32  # a throwaway SECRET_KEY per run, shared by every process of the run
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: str, anew: bool = False) -> None:
+    """The database of `url`, created if missing (dropped first, `anew`)."""
     if not url.startswith("postgres"):
         return
     import psycopg
 
     base, _, name = url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if anew:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 

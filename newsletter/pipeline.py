@@ -21,9 +21,10 @@ from papers.sources import SourceError
 
 log = logging.getLogger(__name__)
 
-# How often the command counts the send's open rows while workers send: early in a big send that count reads
-# many index entries and competes with the workers, so it is polled every half second; a small one, quick to
-# count and quick to finish, every tenth (it would otherwise wait up to half a second after its last message).
+# How often the command counts the send's open rows while workers send: while many are open that count reads
+# many index entries and competes with the workers, so it is polled every half second; once few are (a small
+# send, or the end of a big one), quick to count and quick to finish, every tenth: the command would otherwise
+# wait up to half a second after the last message.
 WAIT_POLL_SECONDS = 0.5
 QUICK_POLL_SECONDS = 0.1
 QUICK_POLL_ROWS = 5_000
@@ -88,7 +89,6 @@ def send(
     deadline = time.monotonic() + timeout
     next_sweep = next_report = time.monotonic()
     total = Delivery.objects.filter(digest_id=digest.pk).count()
-    poll = QUICK_POLL_SECONDS if total <= QUICK_POLL_ROWS else WAIT_POLL_SECONDS
     while True:
         # Only the open rows, not every status: counting the whole ledger scanned every row of it each time,
         # competing with the workers for the database and the CPU.
@@ -106,6 +106,7 @@ def send(
         if eager or time.monotonic() >= next_sweep:
             fanout.sweep()
             next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+        poll = QUICK_POLL_SECONDS if still_open <= QUICK_POLL_ROWS else WAIT_POLL_SECONDS
         time.sleep(min(eager_wait(waiting) if eager else poll, max(deadline - time.monotonic(), 0)))
     return delivery.SendCounts.of_digest(digest.pk)
 

@@ -57,10 +57,24 @@ def test_readers_who_leave_or_are_suppressed_after_the_list_is_fixed_are_skipped
 
 def test_a_big_send_is_cut_into_bigger_chunks_and_a_small_one_still_into_many():
     # Per-chunk costs amortized over up to SEND_CHUNK_SIZE readers; a small send still shared by every worker.
-    assert delivery.chunk_size(100_000) == delivery.SEND_CHUNK_SIZE == 1000
-    assert delivery.chunk_size(50_000) == 500
+    assert delivery.chunk_size(100_000) == delivery.SEND_CHUNK_SIZE == 1500
+    assert delivery.chunk_size(64_000) == 1000
     assert delivery.chunk_size(2000) == delivery.chunk_size(10) == delivery.SEND_CHUNK_MIN == 200
-    assert delivery.chunk_size(10_000_000) == 1000
+    assert delivery.chunk_size(10_000_000) == 1500
+
+
+@pytest.mark.parametrize("readers", [0, 1, 199, 200, 201, 2000, 10_000, 100_000, 1_000_001])
+def test_a_sends_chunks_cover_it_once_rising_at_the_start_uneven_between_and_falling_at_the_end(readers):
+    size, sizes = delivery.chunk_size(readers), delivery.chunk_sizes(readers)
+    assert sum(sizes) == readers and all(0 < each <= size for each in sizes)
+    assert sizes == delivery.chunk_sizes(readers)  # a send is always cut the same way
+    if readers < 10_000:
+        return
+    assert sizes[:3] == [size // 4, size // 2, size * 3 // 4] == sizes[-3:][::-1]
+    between = sizes[3:-4]  # and the rest, before the falling end
+    assert all(size // 2 <= each <= size for each in between)
+    # Uneven: equal chunks kept two workers in step, each pausing between chunks when the other did.
+    assert len(set(between)) > len(between) // 2
 
 
 def test_queries_per_chunk_do_not_grow_with_the_readers(digest, django_assert_max_num_queries):

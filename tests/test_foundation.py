@@ -1,5 +1,6 @@
 """Configuration, the embedded outbox, the health probe, and production settings."""
 
+import gc
 import uuid
 
 import pytest
@@ -7,7 +8,9 @@ import redis
 from celery import Celery
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from newsletter.config.celery import WORKER_BLAS_THREADS, settle_worker
 from newsletter.config.celery import app as celery_app
 from newsletter.config.env import env_bool, env_int, env_list
 from tests.helpers import manage, read_outbox
@@ -75,6 +78,19 @@ def test_tasks_queued_on_redis_all_arrive(redis_url):
     finally:
         queued.delete(queue)
         app.close()
+
+
+def test_a_worker_ready_for_tasks_runs_blas_on_one_thread_and_sets_its_start_up_aside():
+    # Two workers on two cores, each with BLAS's thread per core: one worker's ranking took the cores from the
+    # other's sending. (threadpool_limits as a block puts this process's own limits back after.)
+    with threadpool_limits(limits=None):
+        try:
+            settle_worker()
+            blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+            assert blas and set(blas) == {WORKER_BLAS_THREADS}
+            assert gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()
 
 
 def test_production_settings_pass_check_deploy():

@@ -17,10 +17,12 @@ def fan_out(digest_id: int, subscriber_ids: Iterable[int] | None = None, everyon
 
 def queue_chunks(digest_id: int, subscriber_ids: Iterable[int]) -> int:
     ids = sorted(subscriber_ids)
-    chunks = delivery.batched(ids, delivery.chunk_size(len(ids)))
-    for chunk in chunks:
-        jobs.queue(jobs.SEND_CHUNK, digest_id, chunk)
-    return len(chunks)
+    sizes = delivery.chunk_sizes(len(ids))
+    start = 0
+    for size in sizes:
+        jobs.queue(jobs.SEND_CHUNK, digest_id, ids[start : start + size])
+        start += size
+    return len(sizes)
 
 
 def send_queue_empty() -> bool:

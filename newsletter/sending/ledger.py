@@ -7,9 +7,9 @@ so a crash never re-sends to everyone and every recipient's fate can be read fro
      │      error: waits until its next_attempt_at
      └── the worker died (its chunk's lease ran out) ─sweeper─► queued again, or ambiguous
 
-A worker holds a chunk under a lease (`SendLease`) that it renews while it sends; it claims rows
-CLAIM_BATCH_SIZE at a time and writes their outcomes as one batch, so a worker killed with kill -9 leaves at
-most one batch whose fate is unknown, and the queries per chunk do not grow with the recipients.
+A worker holds a chunk under a lease (`SendLease`) that it renews while it sends; it claims rows a batch at a
+time (claim_batch_size) and writes their outcomes as one batch, so a worker killed with kill -9 leaves at most
+the batches it had on the wire with a fate unknown, and the queries per chunk do not grow with the recipients.
 """
 
 import os
@@ -22,16 +22,22 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Count, F, Min, Q, Value
+from django.db.models import Count, F, Field, JSONField, Min, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from newsletter.models import Delivery, Digest, SendLease, WebhookEvent
 from subscribers.models import Subscriber, Suppression, email_hash
 
-# Rows claimed, and outcomes written, together: a killed worker leaves at most this many rows whose fate is
-# unknown, and one claim plus one write per this many messages keeps the database out of the hot loop.
+# Rows claimed, and outcomes written, together: one message at a time (SMTP), a killed worker leaves at most this
+# many rows whose fate is unknown, and one claim plus one write per this many messages keeps the database out of
+# the hot loop.
 CLAIM_BATCH_SIZE = 20
+# With many messages in flight (a provider's HTTP API) the rows whose fate a killed worker leaves unknown are
+# those in flight, about DELIVERY_CONCURRENCY whatever the batch, and the round trips of a claim and a write
+# per batch are what the batch size buys down: at 20 they held a worker ~0.2 ms a message at a 1,000/s quota.
+CLAIM_BATCH_SIZE_IN_FLIGHT = 50
+
 # Subscriber ids per INSERT when recipients are added for given ids (SQLite takes up to 32,766 parameters).
 RECIPIENT_BATCH = 5000
 OPEN_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
@@ -40,6 +46,11 @@ DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.St
 # A live worker renews its lease this often, as a share of the lease: two renewals can be missed before it runs out.
 RENEW_SHARE = 3
 REQUEUED_PREFIX = "queued again after: "
+
+
+def claim_batch_size(concurrency: int) -> int:
+    """Rows claimed together by a wire with this many messages in flight at most."""
+    return CLAIM_BATCH_SIZE if concurrency == 1 else CLAIM_BATCH_SIZE_IN_FLIGHT
 
 
 @dataclass
@@ -216,26 +227,50 @@ RECORDED_FIELDS = (
 )
 
 
-def record(token: str, rows: list[Delivery]) -> None:
-    """Write the outcomes of a batch, only where our claim still stands: one short UPDATE per row, sent
-    together (psycopg's executemany pipelines them in one round trip, the statement parsed once).
+def column_value(field: Field, value: object) -> object:
+    """A value as psycopg takes it in an array: as it is, but JSON as JSON. (Django's get_db_prep_save per
+    value of a batch cost half as long as the database took to write the batch.)"""
+    return field.get_db_prep_save(value, connection) if isinstance(field, JSONField) else value
 
-    Not Django's bulk_update, which spends far longer resolving expressions than the database spends
-    running them, nor one UPDATE ... CASE, whose thousands of characters psycopg re-parses every time."""
+
+def record(token: str, rows: list[Delivery]) -> None:
+    """Write the outcomes of a batch, only where our claim still stands.
+
+    On PostgreSQL one UPDATE joined to the outcomes passed as one array per column (unnest): its text and its
+    parameters are the same few whatever the batch's size, and the server runs one statement, not one per row
+    (half the time of the per-row statements below, which took ~0.12 ms a row). Elsewhere (SQLite) one short
+    UPDATE per row, sent together. Not Django's bulk_update, which spends far longer resolving expressions than
+    the database spends running them, nor one UPDATE ... CASE or VALUES list, whose thousands of characters and
+    parameters cost more to parse and plan than the rows to write."""
     if not rows:
         return
     quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
     fields = [Delivery._meta.get_field(name) for name in RECORDED_FIELDS]
-    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
+    updated_at = db_value("updated_at", timezone.now())
+    # Only quoted identifiers, column types and placeholders are interpolated; every value is a parameter.
+    if connection.vendor == "postgresql":
+        columns = [Delivery._meta.pk, *fields]
+        arrays = [[column_value(f, getattr(row, f.attname)) for row in rows] for f in columns]
+        assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+        sql = (
+            f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
+            f"FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in columns)}) "
+            f"AS v({', '.join(quote(f.column) for f in columns)}) "
+            f"WHERE {table}.{quote('id')} = v.{quote('id')} AND {table}.{quote('claim_token')} = %s "
+            f"AND {table}.{quote('status')} = %s"
+        )
+        with ledger_write() as cursor:
+            cursor.execute(sql, [updated_at, *arrays, token, Delivery.Status.SENDING])
+        return
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in [*fields, Delivery._meta.get_field("updated_at")])
     sql = (
-        f"UPDATE {quote(Delivery._meta.db_table)} SET {assignments} "  # noqa: S608
+        f"UPDATE {table} SET {assignments} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s AND {quote('status')} = %s"
     )
-    updated_at = db_value("updated_at", timezone.now())
     params = [
         [
-            *(f.get_db_prep_save(getattr(row, f.name), connection) for f in fields),
+            *(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields),
             updated_at,
             row.pk,
             token,
