@@ -1,12 +1,13 @@
 """The bench's bare loop (bench/bench_provider.py): prebuilt request bodies posted to the fake provider with
 `concurrency` in flight on one event loop, each post after a token from the same kind of Redis bucket the workers
 use, through the same path as LoopWire's sends (newsletter.sending.bridge, LoopSession, LoopBucket); nothing
-rendered, nothing recorded.
+rendered, nothing recorded. Prints when its posting started and ended (time.monotonic()).
 `python -m bench.bareposts URL REDIS_URL BODIES.json MESSAGES CONCURRENCY RATE`."""
 
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 
 import redis
@@ -40,7 +41,9 @@ async def post_all(url: str, tokens: LoopBucket, bodies: list[str], messages: in
 
 async def main(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, rate: float) -> None:
     bucket = TokenBucket(redis.Redis.from_url(redis_url), "bench-bare", rate, ahead=reserve_ahead(rate))
+    started = time.monotonic()
     await post_all(url, LoopBucket(bucket, redis_url), bodies, messages, concurrency)
+    print(started, time.monotonic())  # the posting's own span, on the clock the other processes share
 
 
 if __name__ == "__main__":
