@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.management import call_command
-from django.db import connection
+from django.db import DataError, connection
 from django.utils import timezone
 
 from newsletter import pipeline
@@ -323,3 +323,17 @@ def test_the_ledger_keeps_only_the_indexes_its_queries_use(postgres):
         [("id",), ("digest_id", "status"), ("digest_id", "subscriber_id"), ("subscriber_id",), ("claimed_at",),
          ("message_id",), ("sent_at",), ("next_attempt_at",)]
     )  # fmt: skip
+
+
+def test_outcomes_too_long_for_their_column_are_refused_not_cut_short(digest, outbox):
+    readers(1)
+    delivery.start_send(digest.pk)
+    row = Delivery.objects.get(digest=digest)
+    token = ledger.Lease(digest.pk, [row.subscriber_id]).token
+    assert ledger.claim(digest.pk, [row.pk], token)
+    row.status, row.message_id = Delivery.Status.SENT, "x" * 301  # one past the column's 300
+    with pytest.raises(DataError):
+        ledger.record(token, [row])
+    row.message_id = "x" * 300
+    ledger.record(token, [row])
+    assert Delivery.objects.get(pk=row.pk).message_id == "x" * 300

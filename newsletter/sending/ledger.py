@@ -233,6 +233,13 @@ def column_value(field: Field, value: object) -> object:
     return field.get_db_prep_save(value, connection) if isinstance(field, JSONField) else value
 
 
+def array_type(field: Field) -> str:
+    """The array a column's values travel in: of the column's type without its length, so that a value too long
+    for the column is refused by the UPDATE as it would be one row at a time (a cast to varchar(n) would cut
+    it short without a word)."""
+    return f"{field.db_type(connection).split('(')[0]}[]"
+
+
 def record(token: str, rows: list[Delivery]) -> None:
     """Write the outcomes of a batch, only where our claim still stands.
 
@@ -255,7 +262,7 @@ def record(token: str, rows: list[Delivery]) -> None:
         assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
         sql = (
             f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
-            f"FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in columns)}) "
+            f"FROM unnest({', '.join(f'%s::{array_type(f)}' for f in columns)}) "
             f"AS v({', '.join(quote(f.column) for f in columns)}) "
             f"WHERE {table}.{quote('id')} = v.{quote('id')} AND {table}.{quote('claim_token')} = %s "
             f"AND {table}.{quote('status')} = %s"
