@@ -8,6 +8,7 @@ from datetime import date
 from celery import shared_task
 from celery.signals import worker_init
 from django.utils import timezone
+from threadpoolctl import threadpool_limits
 
 from newsletter import jobs
 from newsletter.backoffice.actions import apply_review_deadline
@@ -16,14 +17,21 @@ from newsletter.pipeline import run_daily
 from newsletter.sending import delivery, events, fanout, ledger, scheduling
 from papers.ranking import stop_words
 
+# Threads each worker process gives BLAS and OpenMP (numpy, scipy, scikit-learn). By default each sizes its
+# pool to the whole machine, and several workers share its cores (two on two in the bench): one worker's ranking
+# then spun threads on the cores the others were sending from. Parallelism comes from the processes.
+WORKER_BLAS_THREADS = 1
+
 
 @worker_init.connect
 def load_ranking(**kwargs: object) -> None:
     """Workers rank: scikit-learn (imported lazily, so web processes never load it) is loaded before the
-    worker takes its first task, not in the middle of the first chunk of a send. Then everything loaded so
-    far is moved out of the cycle collector's way (gc.freeze): it lives as long as the process, and every
-    full collection during a send would otherwise walk all of it again."""
+    worker takes its first task, not in the middle of the first chunk of a send, and its BLAS and OpenMP
+    run on WORKER_BLAS_THREADS (prefork's children inherit both). Then everything loaded so far is moved out
+    of the cycle collector's way (gc.freeze): it lives as long as the process, and every full collection
+    during a send would otherwise walk all of it again."""
     stop_words()
+    threadpool_limits(limits=WORKER_BLAS_THREADS)
     gc.collect()
     gc.freeze()
 

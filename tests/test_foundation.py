@@ -10,7 +10,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from newsletter.config.celery import WORKER_BLAS_THREADS, settle_worker
 from newsletter.config.celery import app as celery_app
 from newsletter.config.env import env_bool, env_int, env_list
 from tests.helpers import manage, read_outbox
@@ -80,12 +79,14 @@ def test_tasks_queued_on_redis_all_arrive(redis_url):
         app.close()
 
 
-def test_a_worker_ready_for_tasks_runs_blas_on_one_thread_and_sets_its_start_up_aside():
-    # Two workers on two cores, each with BLAS's thread per core: one worker's ranking took the cores from the
-    # other's sending. (threadpool_limits as a block puts this process's own limits back after.)
+def test_a_starting_worker_runs_blas_on_one_thread_and_sets_its_start_up_aside():
+    from newsletter.tasks import WORKER_BLAS_THREADS, load_ranking
+
+    # Two workers on two cores, each with BLAS's thread per core: one worker's ranking spun threads on the
+    # cores the other sent from. (threadpool_limits as a block puts this process's own limits back after.)
     with threadpool_limits(limits=None):
         try:
-            settle_worker()
+            load_ranking()
             blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
             assert blas and set(blas) == {WORKER_BLAS_THREADS}
             assert gc.get_freeze_count() > 0

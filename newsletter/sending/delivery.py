@@ -55,13 +55,13 @@ log = logging.getLogger(__name__)
 
 # Subscribers per Celery task: big enough to amortize the per-chunk queries and ranking, small enough that a
 # chunk takes seconds, so a killed worker redoes little and several workers share a send evenly. A send is cut
-# into about SEND_CHUNKS chunks, each of SEND_CHUNK_MIN to SEND_CHUNK_SIZE readers (chunk_sizes: uneven, so
-# workers' pauses between chunks fall apart): between two chunks a worker puts nothing on the wire for
-# ~0.15-0.2 s (its last answers, the next chunk's rows and ranking) against a provider at 1,000/s and 50 ms.
-# At 200 readers a chunk (~0.4 s of sending) a worker spent near half its time between chunks; at 1,000, a
-# seventh; at 1,500 (a 100,000-reader send in ~90 chunks averaging 1,100) 2.5 s fewer in the bench's send
-# than at 1,000, for no more memory (peak RSS 248 MB a worker either way). A small send keeps small chunks,
-# so that every worker gets its share of it.
+# into about SEND_CHUNKS chunks of SEND_CHUNK_MIN to SEND_CHUNK_SIZE readers (chunk_sizes: uneven, so that
+# workers' pauses between chunks fall apart, and smaller at the start and the end): between two chunks a
+# worker puts nothing on the wire for ~0.15-0.2 s (its last answers, the next chunk's rows and ranking)
+# against a provider at 1,000/s and 50 ms. At 200 readers a chunk (~0.4 s of sending) a worker spent near
+# half its time between chunks; at 1,000, a seventh; at 1,500 (a 100,000-reader send in ~90 chunks averaging
+# 1,100) 2.5 s fewer in the bench's send than at 1,000, for no more memory (peak RSS 248 MB a worker either
+# way). A small send keeps small chunks, so that every worker gets its share of it.
 SEND_CHUNK_SIZE = 1500
 SEND_CHUNK_MIN = 200
 SEND_CHUNKS = 64
