@@ -196,7 +196,7 @@ def full_quota(database_url: str, broker_url: str, tmp: Path, size: int) -> tupl
 def bare_loop(url: str, redis_url: str, bodies: list[str], messages: int, concurrency: int, tmp: Path) -> float:
     """The bodies the provider took, posted again by WORKERS processes with `concurrency` in flight each, each post
     after a token from the same kind of bucket (bench/bareposts.py): messages/s, first post to last answer (the
-    processes' start, ~0.5 s of their ~10 s, left out: it had the bare loop below the send it bounds)."""
+    processes' start, ~0.7 s of their ~10.8 s, left out: it had the bare loop below the send it bounds)."""
     if not bodies:
         return 0.0  # the send delivered nothing to post again
     bodies_file = tmp / "bodies.json"
