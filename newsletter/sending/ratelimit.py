@@ -75,6 +75,11 @@ LOOP_CONNECTIONS = 1
 # (a tenth of its work at a 1,000/s quota) and Redis as much again; at most this many ahead of their senders
 # go unused when a send stops: at a 1,000/s quota, 32 ms of it.
 TAKE_MANY = 32
+# A LoopBucket asks for this much of the quota at once even for one sender waiting (at 1,000/s, 4 tokens; at
+# 250/s or less, one): senders arrive one at a time, as the worker renders them, and each round trip to Redis
+# cost the worker ~0.1 ms of CPU and Redis as much again. The tokens left when the wire closes go unused: at
+# most this much of the quota per chunk.
+TAKE_AHEAD_SECONDS = 0.004
 
 
 class TokenBucket:
@@ -119,6 +124,7 @@ class LoopBucket:
         self.held: deque[float] = deque()  # the loop's times at which the tokens reserved and not handed out fall due
         self.asking: asyncio.Future | None = None
         self.waiting = 0  # senders waiting for a token
+        self.least = max(1, min(TAKE_MANY, math.floor(bucket.rate * TAKE_AHEAD_SECONDS)))  # tokens per ask
 
     async def take(self) -> None:
         """Wait until a token is ours."""
@@ -127,7 +133,7 @@ class LoopBucket:
         try:
             while not self.held:
                 if self.asking is None or self.asking.done():
-                    self.asking = asyncio.ensure_future(self.ask(min(self.waiting, TAKE_MANY)))
+                    self.asking = asyncio.ensure_future(self.ask(min(max(self.waiting, self.least), TAKE_MANY)))
                 await asyncio.shield(self.asking)
         finally:
             self.waiting -= 1

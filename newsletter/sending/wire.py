@@ -178,16 +178,23 @@ class LoopWire(Wire):
             return await bridge.run(self.transmit, message, retry_until)
 
     def pump(self) -> None:
-        """Run what is due on the loop now (answers that arrived, tokens that fell due), and return."""
-        self.loop.run_until_complete(asyncio.sleep(0))
+        """Run what is due on the loop now (answers that arrived, tokens that fell due), and return.
+
+        Each run of a uvloop loop from a process's main thread (a Celery worker's) sets up and takes down its
+        signal wake-up, a socket pair, as it starts and stops: ~40 us of CPU on this machine. One pass (stop
+        at its end) costs just that; `run_until_complete(asyncio.sleep(0))` made a task and ran three passes,
+        ~58 us, once for every message."""
+        self.loop.call_soon(self.loop.stop)
+        self.loop.run_forever()
 
     def outcome(self, sent: "asyncio.Task[Sent]") -> Sent:
-        return self.loop.run_until_complete(sent)
+        """What became of a message: at once if its answer is in, else after running the loop until it is."""
+        return sent.result() if sent.done() else self.loop.run_until_complete(sent)
 
     def close(self) -> None:
         try:
-            if self.pending:
-                self.loop.run_until_complete(asyncio.wait(self.pending))
+            if pending := list(self.pending):  # a copy: tasks leave the set as their callbacks run
+                self.loop.run_until_complete(asyncio.wait(pending))
             self.loop.run_until_complete(self.stop())
         finally:
             self.loop.close()
