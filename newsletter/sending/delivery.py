@@ -322,8 +322,8 @@ def send_rows(digest: Digest, rows: list[Delivery], lease: Lease, counts: SendCo
 
 def settle(digest_id: int, batch: Batch, lease: Lease, counts: SendCounts, stop: Stop, line: wire.Wire) -> None:
     """Wait for the batch's messages, decide each row's outcome and write them together."""
-    for row, future, composed in batch.on_wire:
-        sent = line.outcome(future)
+    outcomes = line.outcomes([future for _, future, _ in batch.on_wire])
+    for (row, _, composed), sent in zip(batch.on_wire, outcomes, strict=True):
         if not sent.tried:
             batch.untried.append(row)
         elif sent.error is not None:

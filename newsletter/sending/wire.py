@@ -80,6 +80,10 @@ class Wire:
         """What became of a message submitted: waits until it is known."""
         return sent.result()
 
+    def outcomes(self, sent: list) -> list[Sent]:
+        """What became of each of these messages, in order: waits until all are known."""
+        return [self.outcome(future) for future in sent]
+
     def take_token(self) -> None:
         """Wait until the provider's bucket gives this message its token."""
         self.bucket.take()
@@ -190,6 +194,13 @@ class LoopWire(Wire):
     def outcome(self, sent: "asyncio.Task[Sent]") -> Sent:
         """What became of a message: at once if its answer is in, else after running the loop until it is."""
         return sent.result() if sent.done() else self.loop.run_until_complete(sent)
+
+    def outcomes(self, sent: list) -> list[Sent]:
+        """All at once: the loop runs until the last is known, not once per message still out (each run from
+        the main thread costs what `pump` says)."""
+        if waiting := [task for task in sent if not task.done()]:
+            self.loop.run_until_complete(asyncio.wait(waiting))
+        return [task.result() for task in sent]
 
     def close(self) -> None:
         try:
