@@ -57,10 +57,10 @@ def run(size: int) -> list[Row]:
             prepare(size // 5)
             workers = [start_worker(env, tmp) for _ in range(WORKERS)]
             wait_for_workers(broker.url, WORKERS)
-            small_sent, small_rate, small_peaks = timed_send(env, first_day, workers)
+            small_sent, small_rate, small_peaks, _ = timed_send(env, first_day, workers)
             sink_command(sink, f"dump {tmp / 'discard.pickle'}")
             prepare(size)
-            big_sent, rate, peaks = timed_send(env, first_day + timedelta(days=1), workers)
+            big_sent, rate, peaks, _ = timed_send(env, first_day + timedelta(days=1), workers)
             sink_command(sink, f"dump {tmp / 'messages.pickle'}")
             raw = raw_rate(tmp / "messages.pickle", port)
         finally:
@@ -128,8 +128,11 @@ def start_worker(env: dict[str, str], logs: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def timed_send(env: dict[str, str], day: date, workers: list[subprocess.Popen]) -> tuple[int, float, list[float]]:
-    """Run `send_digest` for `day`, sampling each worker's RSS; messages/s over the command's wall time."""
+def timed_send(
+    env: dict[str, str], day: date, workers: list[subprocess.Popen]
+) -> tuple[int, float, list[float], float]:
+    """Run `send_digest` for `day`, sampling each worker's RSS and CPU time; messages sent, messages/s over the
+    command's wall time, each worker's peak RSS (MB), and the CPU seconds the workers spent between them."""
     from newsletter.models import Delivery, Digest
 
     Digest.objects.filter(date=day).delete()
@@ -139,15 +142,21 @@ def timed_send(env: dict[str, str], day: date, workers: list[subprocess.Popen]) 
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     peaks = [0.0] * len(workers)
+    watched = [psutil.Process(process.pid) for process in workers]
+    cpu_at_start = [sum(process.cpu_times()[:2]) for process in watched]  # user + system
+    cpu = list(cpu_at_start)
     while command.poll() is None:
-        for i, process in enumerate(workers):
-            peaks[i] = max(peaks[i], psutil.Process(process.pid).memory_info().rss / 2**20)
+        for i, process in enumerate(watched):
+            peaks[i] = max(peaks[i], process.memory_info().rss / 2**20)
+            cpu[i] = sum(process.cpu_times()[:2])
         time.sleep(SAMPLE_SECONDS)
+    for i, process in enumerate(watched):  # what the last messages cost, after the last sample
+        cpu[i] = sum(process.cpu_times()[:2])
     elapsed = time.perf_counter() - started
     summary = command.stdout.read().strip().splitlines()[-1]
     sent = Delivery.objects.filter(digest__date=day, status=Delivery.Status.SENT).count()
     print(f"  send_digest {day}: {summary} in {elapsed:.1f} s", file=sys.stderr)
-    return sent, sent / elapsed, peaks
+    return sent, sent / elapsed, peaks, sum(cpu) - sum(cpu_at_start)
 
 
 def sink_command(sink: subprocess.Popen, line: str) -> str:
