@@ -143,20 +143,17 @@ def timed_send(
     )  # fmt: skip
     peaks = [0.0] * len(workers)
     watched = [psutil.Process(process.pid) for process in workers]
-    cpu_at_start = [sum(process.cpu_times()[:2]) for process in watched]  # user + system
-    cpu = list(cpu_at_start)
+    cpu_at_start = sum(sum(process.cpu_times()[:2]) for process in watched)  # user + system
     while command.poll() is None:
         for i, process in enumerate(watched):
             peaks[i] = max(peaks[i], process.memory_info().rss / 2**20)
-            cpu[i] = sum(process.cpu_times()[:2])
         time.sleep(SAMPLE_SECONDS)
-    for i, process in enumerate(watched):  # what the last messages cost, after the last sample
-        cpu[i] = sum(process.cpu_times()[:2])
+    cpu = sum(sum(process.cpu_times()[:2]) for process in watched) - cpu_at_start  # the workers outlive the send
     elapsed = time.perf_counter() - started
     summary = command.stdout.read().strip().splitlines()[-1]
     sent = Delivery.objects.filter(digest__date=day, status=Delivery.Status.SENT).count()
     print(f"  send_digest {day}: {summary} in {elapsed:.1f} s", file=sys.stderr)
-    return sent, sent / elapsed, peaks, sum(cpu) - sum(cpu_at_start)
+    return sent, sent / elapsed, peaks, cpu
 
 
 def sink_command(sink: subprocess.Popen, line: str) -> str:

@@ -76,13 +76,9 @@ class Wire:
         future.set_result(self.transmit(message, retry_until))
         return future
 
-    def outcome(self, sent: "Future[Sent]") -> Sent:
-        """What became of a message submitted: waits until it is known."""
-        return sent.result()
-
     def outcomes(self, sent: list) -> list[Sent]:
         """What became of each of these messages, in order: waits until all are known."""
-        return [self.outcome(future) for future in sent]
+        return [future.result() for future in sent]
 
     def take_token(self) -> None:
         """Wait until the provider's bucket gives this message its token."""
@@ -190,10 +186,6 @@ class LoopWire(Wire):
         ~58 us, once for every message."""
         self.loop.call_soon(self.loop.stop)
         self.loop.run_forever()
-
-    def outcome(self, sent: "asyncio.Task[Sent]") -> Sent:
-        """What became of a message: at once if its answer is in, else after running the loop until it is."""
-        return sent.result() if sent.done() else self.loop.run_until_complete(sent)
 
     def outcomes(self, sent: list) -> list[Sent]:
         """All at once: the loop runs until the last is known, not once per message still out (each run from
