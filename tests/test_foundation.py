@@ -80,18 +80,21 @@ def test_tasks_queued_on_redis_all_arrive(redis_url):
 
 
 def test_a_starting_worker_runs_blas_on_one_thread_and_sets_its_start_up_aside():
-    from newsletter.tasks import WORKER_BLAS_THREADS, load_ranking
+    from newsletter.tasks import WORKER_BLAS_THREADS, WORKER_GC_THRESHOLD, load_ranking
 
     # Two workers on two cores, each with BLAS's thread per core: one worker's ranking spun threads on the
     # cores the other sent from. (threadpool_limits as a block puts this process's own limits back after.)
+    thresholds = gc.get_threshold()
     with threadpool_limits(limits=None):
         try:
             load_ranking()
             blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
             assert blas and set(blas) == {WORKER_BLAS_THREADS}
             assert gc.get_freeze_count() > 0
+            assert gc.get_threshold() == (WORKER_GC_THRESHOLD, *thresholds[1:])
         finally:
             gc.unfreeze()
+            gc.set_threshold(*thresholds)
 
 
 def test_production_settings_pass_check_deploy():
