@@ -5,16 +5,18 @@ quota of 200 messages/s, answering on purpose with 429s, 5xx and no answer at al
 
 What must hold: every active reader got exactly one message, nobody else did, the ledger explains every one of
 them (the provider's message id on each sent row, one attempt per request the provider saw), the provider
-accepted no more than its quota in any second, and the workers never asked for more than it over time. The
-full-size figures are `BENCH_ONLY=provider make bench`."""
+accepted no more than its quota in any second, and the workers never asked for more than it over time. And with a
+worker killed mid-send, its requests out: nobody lost, the only duplicates among the rows it held. The full-size
+figures are `BENCH_ONLY=provider make bench`."""
 
+import time
 from datetime import date
 
 import pytest
 
 from newsletter.models import Delivery
 from tests.fake_provider import FakeProvider, burst, busiest
-from tests.workers_support import finish, population, process_env, send_digest, sent_by
+from tests.workers_support import finish, held_by, population, process_env, send_digest, sent_by
 
 TODAY = date(2026, 11, 28)
 pytestmark = pytest.mark.clock("2026-11-28T07:00:00+00:00")
@@ -27,6 +29,7 @@ FAULT_EVERY = 97
 REQUEST_TIMEOUT_SECONDS = 2  # anymail gives up on an unanswered request after this long
 RATE_WINDOW_SECONDS = 5  # the rate our workers asked for is judged over windows this long
 REQUEST_DELAY_SECONDS = 0.5  # at most this long from a token to its request at the provider, on a loaded machine
+POLL_SECONDS = 0.05
 
 
 @pytest.fixture
@@ -91,3 +94,41 @@ def test_5000_readers_through_a_provider_api_at_its_quota_with_faults_get_one_me
     print(
         f"\nprovider acceptance: {provider.stats()}, busiest {RATE_WINDOW_SECONDS} s asked {most}, per worker {shares}"
     )
+
+
+KILL_READERS = 2000
+KILL_LEASE_SECONDS = 10  # short, so the test does not wait long after the kill; a live worker renews it in time
+KILL_AT_SENT = 600  # sent rows at which a worker dies: mid-send, with its requests in flight
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_with_many_requests_in_flight_loses_nobody(env, provider, workers, tmp_path):
+    """SIGKILL to a worker mid-send, with requests out (up to DELIVERY_CONCURRENCY) and the next batches claimed
+    and rendered: the rows it held in `sending` wait for its lease to run out, then go again ("resend", the
+    default policy). Every reader gets the digest; the only duplicates are among those rows, the requests the
+    provider took before the kill."""
+    groups = population(TODAY, active=KILL_READERS)
+    env = workers.env = env | {"DELIVERY_LEASE_SECONDS": str(KILL_LEASE_SECONDS)}
+    running = [workers.start("procfile"), workers.start("bare")]
+    command = send_digest(env, TODAY, tmp_path)
+    deadline = time.monotonic() + SEND_TIMEOUT_SECONDS
+    in_flight = 0
+    while command.poll() is None and time.monotonic() < deadline:
+        if Delivery.objects.filter(status="sent").count() >= KILL_AT_SENT:
+            victim = max(running, key=lambda process: held_by(workers.pids(process)))
+            in_flight = workers.kill(victim)
+            workers.start(victim.kind)
+            break
+        time.sleep(POLL_SECONDS)
+    assert in_flight > 0, "the kill found nothing in flight: it came too late or too early"
+    code, lines = finish(command, tmp_path, SEND_TIMEOUT_SECONDS)
+
+    skipped = len(groups["hash_suppressed"])
+    assert (code, lines[-1]) == (0, f"sent={KILL_READERS} skipped={skipped} failed=0 unsent=0")
+    assert set(provider.accepted) == set(groups["active"])  # nobody lost, nobody else mailed
+    duplicates = sum(n - 1 for n in provider.accepted.values())
+    assert duplicates <= in_flight
+    rows = dict(Delivery.objects.filter(status="sent").values_list("subscriber__email", "message_id"))
+    assert rows == provider.message_ids  # each row names the message the provider took last for that reader
+    assert Delivery.objects.filter(status="sent", interruptions__gt=0).count() == in_flight
+    print(f"\nprovider kill: {in_flight} rows in flight at the kill, {duplicates} taken twice, {provider.stats()}")
