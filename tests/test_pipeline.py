@@ -1,5 +1,6 @@
 """The skeleton path: bundled samples in → one digest per active subscriber out, as .eml files."""
 
+import os
 import re
 import signal
 import subprocess
@@ -15,12 +16,13 @@ from django.db.models import F
 from newsletter import pipeline
 from newsletter.config.celery import app as celery_app
 from newsletter.digests.build import build_digest
+from newsletter.management.commands.send_digest import EXIT_FAILED
 from newsletter.models import Delivery, Digest
 from papers.ingest import fetch_and_ingest
 from papers.models import Paper
 from papers.tasks import fetch_source
 from subscribers.models import Subscriber
-from tests import clock
+from tests import clock, smtp_sink
 from tests.helpers import parts, read_outbox
 from tests.workers_support import process_env
 
@@ -163,3 +165,60 @@ def test_a_negative_interest_keeps_a_trending_paper_out_of_that_readers_email(ou
     assert top.title in emails["all@example.com"]
     assert top.title not in emails["no@example.com"]
     assert not re.search(rf"\b{word}\b", emails["no@example.com"], re.IGNORECASE)
+
+
+def test_the_newcomers_daily_job_runs_on_sqlite_in_process_into_the_outbox(tmp_path, settings):
+    """`make run`'s job as a fresh clone runs it, with nothing configured: SQLite under VAR_DIR, tasks in-process,
+    mail as .eml files. The suite's own database is PostgreSQL, so this is where the ledger's SQLite statements
+    (the claim's UPDATE ... RETURNING, one UPDATE per row for the outcomes) run."""
+    import sqlite3
+
+    from newsletter.management.commands.setup_demo import DEMO_SUBSCRIBERS
+
+    configured = ("DATABASE_URL", "REDIS_URL", "EMAIL_", "ANYMAIL_", "OUTBOX_DIR", "DELIVERY_", "CELERY_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(configured)} | {
+        "VAR_DIR": str(tmp_path),
+        "RANKING_EMBEDDINGS_MODEL": str(settings.RANKING_EMBEDDINGS_MODEL),  # built by `make`, under the repo's var/
+    }
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            clock.command("manage.py", *args), cwd=ROOT, env=clock.env(env), capture_output=True, text=True, timeout=300
+        )
+
+    for step in (("migrate", "--noinput", "-v", "0"), ("setup_demo",)):
+        done = manage(*step)
+        assert done.returncode == 0, done.stderr
+    done = manage("run_daily", "--offline", "--date", TODAY.isoformat())
+    assert done.returncode == 0, done.stderr
+    readers = len(DEMO_SUBSCRIBERS)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert f"digest=sent sent={readers} skipped=0 failed=0 unsent=0 outbox={tmp_path / 'outbox'}" in summary, summary
+    assert sorted(path.suffix for path in (tmp_path / "outbox").iterdir()) == [".eml"] * readers
+    with sqlite3.connect(tmp_path / "db.sqlite3") as database:
+        rows = database.execute("SELECT status, attempts, claim_token != '', message_id != '' FROM newsletter_delivery")
+        assert sorted(rows) == [("sent", 1, 1, 1)] * readers
+
+    again = manage("run_daily", "--offline", "--date", TODAY.isoformat())  # the day's digest went: nothing twice
+    assert again.returncode == 0, again.stderr
+    assert f"sent={readers} skipped=0 failed=0 unsent=0" in again.stdout.strip().splitlines()[-1], again.stdout
+    assert len(list((tmp_path / "outbox").iterdir())) == readers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_daily_says_in_its_exit_status_that_readers_failed(settings, capsys):
+    """As send_digest does (EXIT_FAILED): a daily job whose send failed for some readers must not exit 0."""
+    controller, _, port = smtp_sink.start()
+    settings.EMAIL_BACKEND = "newsletter.mail.SMTPBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
+    Subscriber.objects.create(email="ada@example.com", status="active")
+    Subscriber.objects.create(email=f"{smtp_sink.REJECTED_PREFIX}-bob@example.com", status="active")  # 550
+    try:
+        with pytest.raises(SystemExit) as exited:
+            call_command("run_daily", "--offline", "--date", TODAY.isoformat())
+    finally:
+        controller.stop()
+    assert exited.value.code == EXIT_FAILED
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("1 readers failed: their errors are in the admin's delivery ledger"), lines
+    assert "digest=sent sent=1 skipped=0 failed=1 unsent=0" in lines[-1], lines
