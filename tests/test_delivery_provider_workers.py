@@ -115,8 +115,9 @@ def test_a_worker_killed_with_many_requests_in_flight_loses_nobody(env, provider
     in_flight = 0
     while command.poll() is None and time.monotonic() < deadline:
         if Delivery.objects.filter(status="sent").count() >= KILL_AT_SENT:
-            victim = max(running, key=lambda process: held_by(workers.pids(process)))
-            if held_by(workers.pids(victim)):  # else both are between chunks this instant: look again
+            held = {process: held_by(workers.pids(process)) for process in running}
+            victim = max(running, key=held.get)
+            if held[victim]:  # else both are between chunks this instant: look again
                 in_flight = workers.kill(victim)
                 workers.start(victim.kind)
                 break

@@ -192,7 +192,7 @@ class LoopWire(Wire):
         the main thread costs what `pump` says)."""
         if waiting := [task for task in sent if not task.done()]:
             self.loop.run_until_complete(asyncio.wait(waiting))
-        return [task.result() for task in sent]
+        return super().outcomes(sent)
 
     def close(self) -> None:
         try:
