@@ -207,6 +207,10 @@ class FakeProvider:
             "busiest_second": busiest(self.accepted_at),
             "busiest_second_arrivals": busiest(self.arrived_at),
             "rate": rate(self.accepted_at),
+            # time.monotonic() of the first and last acceptance: the same clock in every process of the machine,
+            # so a caller can tell how long before the first and after the last message its own steps took.
+            "first_at": min(self.accepted_at, default=None),
+            "last_at": max(self.accepted_at, default=None),
         }
 
     def reset(self) -> None:
