@@ -11,6 +11,7 @@ Everything runs on its own database (<bench db>_provider), its own redis-server 
 """
 
 import json
+import math
 import os
 import resource
 import subprocess
@@ -211,7 +212,9 @@ def full_quota(database_url: str, broker: "PrivateRedis", tmp: Path, size: int) 
         shares = {part: seconds - before[part] for part, seconds in machine_cpu(parts).items()}
         wall = ended - started
         stats = provider.get("_stats")
-        stats["lead"], stats["tail"] = stats["first_at"] - started, ended - stats["last_at"]
+        accepted_any = stats["first_at"] is not None  # a send that delivered nothing has no first message
+        stats["lead"] = stats["first_at"] - started if accepted_any else math.nan
+        stats["tail"] = ended - stats["last_at"] if accepted_any else math.nan
         print(f"  quota {QUOTA}/s: {json.dumps(stats)}", file=sys.stderr)
         bodies = provider.get("_bodies")
         provider.reset()
